@@ -1,0 +1,58 @@
+"""The `nbs2i` command: build, serve, requirements. Prints `ERROR: ...` and exits 1 on failure."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from nbs2i_service.config import ConfigError, load_config
+
+from . import __version__, pipeline, serve, source
+from .errors import BuildError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nbs2i", description="Turn a Jupyter notebook into a model service.")
+    parser.add_argument("--version", action="version", version=f"nbs2i {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="build SOURCE (a directory or .ipynb) into OUT")
+    build.add_argument("source")
+    build.add_argument("--out", required=True, help="output folder: OUT/venv, OUT/model, OUT/service")
+    build.add_argument("--notebook", help="notebook file in SOURCE (default: NBS2I_NOTEBOOK, or the only one)")
+    build.add_argument("--timeout", type=float, help="seconds the notebook may run (default: NBS2I_TIMEOUT or 3600)")
+    build.add_argument("--model-name", help="name served and recorded (default: NBS2I_MODEL_NAME or the notebook's stem)")
+
+    srv = sub.add_parser("serve", help="serve a built OUT with gunicorn")
+    srv.add_argument("out")
+    srv.add_argument("--port", type=int, help="default: PORT or 8080")
+    srv.add_argument("--host", help="default: NBS2I_HOST or 0.0.0.0")
+    srv.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY or the CPUs available")
+
+    reqs = sub.add_parser("requirements", help="print a notebook's merged requirements, one per line")
+    reqs.add_argument("notebook")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config()
+        if args.command == "build":
+            overrides = {k: v for k, v in (("notebook", args.notebook), ("timeout", args.timeout),
+                                           ("model_name", args.model_name)) if v is not None}
+            pipeline.build(args.source, Path(args.out), dataclasses.replace(config, **overrides))
+        elif args.command == "serve":
+            serve.exec_service(Path(args.out), args.port, args.workers, args.host)
+        elif args.command == "requirements":
+            for req in pipeline.read_requirements(source.locate(args.notebook, config.notebook)):
+                print(req.text)
+    except (BuildError, ConfigError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

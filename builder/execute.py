@@ -1,0 +1,110 @@
+"""Pass 2: run the generated script in the model's venv, in the source directory.
+
+Its output streams to the build log; its JSON report says which cell failed, or what
+the notebook defined. Messages for the user are worded here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cells import Cell, excerpt
+from .errors import ContractError, ExecutionError
+from .source import Source
+
+_MARK = "---> cell "
+
+
+@dataclass
+class Report:
+    callables: list[str]
+    data: dict          # example / input_schema, as JSON values
+    outputs: dict       # cell index (str) -> {"stdout", "images", "seconds"}
+
+
+def run(script: Path, python: Path, source: Source, cells: list[Cell], timeout: float) -> Report:
+    """Run script with python; raise ExecutionError/ContractError with the notebook's own story."""
+    with tempfile.TemporaryDirectory(prefix="nbs2i-run-") as tmp:
+        report_path = Path(tmp) / "report.json"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env.update(MPLBACKEND="Agg", NBS2I_REPORT=str(report_path), PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen([str(python), str(script)], cwd=source.directory, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        current: list[int] = []
+        reader = threading.Thread(target=_relay, args=(proc.stdout, current), daemon=True)
+        reader.start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the notebook's own children go too
+            proc.wait()
+            raise ExecutionError(_timeout_message(source, cells, current, timeout)) from None
+        finally:
+            reader.join(timeout=5)
+        facts = json.loads(report_path.read_text()) if report_path.exists() else None
+    if facts is None:
+        raise ExecutionError(
+            f"{source.notebook.name}: the notebook's process ended (exit {code}) before reporting back; "
+            "it may have been killed for lack of memory, or called os._exit(). See the log above."
+        )
+    if facts["status"] != "ok":
+        raise _error(facts, source, cells)
+    return Report(facts["callables"], facts["data"], facts["outputs"])
+
+
+def _relay(stream, current: list[int]) -> None:
+    for line in stream:
+        if line.startswith(_MARK):
+            current.append(int(line[len(_MARK):]))
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+def _timeout_message(source: Source, cells: list[Cell], current: list[int], timeout: float) -> str:
+    where = ""
+    if current:
+        cell = next(c for c in cells if c.index == current[-1])
+        where = f" while running cell {cell.index}, which begins:\n{excerpt(cell.source)}\n "
+    return (f"{source.notebook.name}: the notebook ran past its time limit of {timeout:g} s{where}"
+            " Make the cell faster, or raise the limit with --timeout or NBS2I_TIMEOUT.")
+
+
+def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
+    name = source.notebook.name
+    kind = facts["kind"]
+    if kind == "cell":
+        cell = next(c for c in cells if c.index == facts["cell"])
+        return ExecutionError(
+            f"{name}: cell {cell.index} raised {facts['exception']}\n"
+            f"  The cell begins:\n{excerpt(cell.source)}\n"
+            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) +
+            "\n  Fix the cell so the notebook runs top to bottom in a fresh kernel, then rebuild."
+        )
+    if kind == "no_predictor":
+        return ContractError(f"{name} defines no 'predictor'. Define predictor(sample) at top level "
+                             "in a code cell; it receives the decoded JSON request body.")
+    if kind == "not_callable":
+        return ContractError(f"{name}: '{facts['name']}' is a {facts['type']}, not a function. "
+                             f"Define {facts['name']} with def at top level.")
+    if kind == "not_json":
+        return ContractError(f"{name}: '{facts['name']}' cannot be written as JSON ({facts['exception']}). "
+                             "Use plain lists, dicts, strings and numbers (no NaN).")
+    if kind == "unpicklable":
+        return ContractError(
+            f"{name}: '{facts['name']}' cannot be serialized with cloudpickle ({facts['exception']}). "
+            "It, or an object it uses, holds something that cannot be saved (an open file, lock, "
+            "socket or database connection). Create that resource inside the function instead."
+        )
+    return ExecutionError(f"{name}: the notebook's run failed ({facts}).")
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.rstrip().splitlines())

@@ -1,0 +1,69 @@
+"""metadata.json and the executed notebook: the record of how the model was made."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import nbformat
+from nbs2i_service import artifact, contract
+
+from . import __version__
+from .execute import Report
+from .requirements import Requirement
+from .source import Source
+
+
+def build(source: Source, model_name: str, requirements: list[Requirement], packages: list[str],
+          python_version: str, report: Report, artifact_bytes: bytes, installer: str,
+          signing_key: bytes | None) -> dict:
+    """The metadata of one build; the service reads the keys named in nbs2i_service.contract."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    digest = artifact.sha256_hex(artifact_bytes)
+    meta = {
+        contract.META_MODEL_NAME: model_name,
+        contract.META_BUILD_ID: f"{now:%Y%m%dT%H%M%SZ}-{digest[:12]}",
+        "built_at": now.isoformat().replace("+00:00", "Z"),
+        "notebook": source.notebook.name,
+        "notebook_sha256": hashlib.sha256(source.notebook.read_bytes()).hexdigest(),
+        contract.META_PYTHON: python_version,
+        "nbs2i_version": __version__,
+        "installer": installer,
+        "requirements": [r.text for r in requirements],
+        "packages": packages,
+        contract.META_ARTIFACT_SHA256: digest,
+        contract.META_HAS_VALIDATOR: contract.VALIDATOR in report.callables,
+        contract.META_HAS_BATCH: contract.BATCH_PREDICTOR in report.callables,
+    }
+    if contract.EXAMPLE in report.data:
+        meta[contract.META_EXAMPLE] = report.data[contract.EXAMPLE]
+    if contract.INPUT_SCHEMA in report.data:
+        meta[contract.META_INPUT_SCHEMA] = report.data[contract.INPUT_SCHEMA]
+    if signing_key:
+        meta[contract.META_SIGNATURE] = artifact.sign(artifact_bytes, signing_key)
+    return meta
+
+
+def write_json(path: Path, value: dict) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def executed_notebook(nb: nbformat.NotebookNode, report: Report) -> nbformat.NotebookNode:
+    """The notebook with the build's outputs (text and figures) in place of the saved ones."""
+    nb = copy.deepcopy(nb)
+    count = 0
+    for position, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        count += 1
+        cell.execution_count = count
+        recorded = report.outputs.get(str(position), {})
+        outputs = []
+        if recorded.get("stdout"):
+            outputs.append(nbformat.v4.new_output("stream", name="stdout", text=recorded["stdout"]))
+        for png in recorded.get("images", []):
+            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": png}))
+        cell.outputs = outputs
+    return nb

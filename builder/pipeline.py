@@ -1,0 +1,94 @@
+"""The one pipeline: notebook -> requirements -> venv -> script -> run -> artifact -> smoke test.
+
+`nbs2i build`, the s2i assemble script and `nbs2i image` (through assemble) all call build().
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import nbs2i_service
+from nbs2i_service import contract, openapi
+from nbs2i_service.config import Config
+
+from . import cells as cells_mod
+from . import convert, execute, metadata, requirements, smoke, source, venv
+from .errors import BuildError
+
+SMOKE_TIMEOUT_S = 300
+
+
+def log(message: str) -> None:
+    print(f"---> {message}", file=sys.stderr, flush=True)
+
+
+def skeleton_dir() -> Path:
+    """service_skeleton/ of this checkout: copied as is to OUT/service."""
+    path = Path(nbs2i_service.__file__).resolve().parents[1]
+    if not (path / "gunicorn.conf.py").is_file():
+        raise BuildError(f"{path} has no gunicorn.conf.py: nbs2i must be installed from a checkout "
+                         "(pip install -e .), so the service skeleton can be copied.")
+    return path
+
+
+def read_requirements(src: source.Source) -> list[requirements.Requirement]:
+    """Pass 1 alone (`nbs2i requirements`): nothing of the notebook runs."""
+    nb = source.read(src)
+    cells_mod.check_syntax(cells_mod.code_cells(nb), src.notebook)
+    return requirements.collect(src, nb)
+
+
+def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
+    """Build the notebook at source_path into out; return the metadata written."""
+    src = source.locate(source_path, config.notebook)
+    out = Path(out).resolve()
+    paths = contract.out_paths(out)
+    log(f"Building {src.notebook} into {out}")
+    nb = source.read(src)
+    cells = cells_mod.code_cells(nb)
+    for cell in cells:
+        for warning in cell.warnings:
+            log(f"warning: {warning}")
+    cells_mod.check_syntax(cells, src.notebook)
+    reqs = requirements.collect(src, nb)
+    log("Requirements: " + (", ".join(r.text for r in reqs) or "none"))
+
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_service(paths["service"])
+    venv.create(paths["venv"], config)
+    venv.install(paths["venv"], reqs, config)
+    venv.link_service(paths["venv"], paths["service"])
+
+    model_dir = paths["model"]
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    model_dir.mkdir()
+    with tempfile.TemporaryDirectory(prefix="nbs2i-script-") as tmp:
+        script = Path(tmp) / f"{src.stem}.py"
+        script.write_text(convert.to_script(nb, cells, src, model_dir), encoding="utf-8")
+        log(f"Running the notebook's {len(cells)} code cells (time limit {config.timeout:g} s)")
+        report = execute.run(script, venv.python_of(paths["venv"]), src, cells, config.timeout)
+
+    data = (model_dir / contract.ARTIFACT_FILE).read_bytes()
+    python_version, packages = venv.describe(paths["venv"])
+    meta = metadata.build(src, config.model_name or src.stem, reqs, packages, python_version, report, data,
+                          venv.installer(config), config.signing_key)
+    metadata.write_json(model_dir / contract.METADATA_FILE, meta)
+    metadata.write_json(model_dir / contract.OPENAPI_FILE, openapi.build_spec(meta))
+    nbformat.write(metadata.executed_notebook(nb, report), str(model_dir / contract.EXECUTED_NOTEBOOK_FILE))
+
+    log("Smoke test: loading the model in a fresh process")
+    answer = smoke.run(venv.python_of(paths["venv"]), model_dir, SMOKE_TIMEOUT_S)
+    if answer:
+        log(f"example -> {answer[:200]}")
+    log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
+    return meta
+
+
+def _copy_service(target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(skeleton_dir(), target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

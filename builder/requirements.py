@@ -1,0 +1,163 @@
+"""Pass 1: the notebook's requirements, read statically (no notebook code runs).
+
+Sources, merged: the top-level `requirements` literal, `!pip install` / `%pip install`
+lines, and a requirements.txt beside the notebook.
+"""
+from __future__ import annotations
+
+import ast
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from packaging.requirements import InvalidRequirement, Requirement as Pep508
+from packaging.utils import canonicalize_name
+
+from . import cells as cells_mod
+from .errors import RequirementsError
+from .source import Source
+
+ACCEPTED_FORMS = (
+    "Accepted forms:\n"
+    '    requirements = [["numpy", "1.26.4"], ["scikit-learn", "1.5.0"]]   # name, version pairs\n'
+    '    requirements = ["numpy>=1.26", "scikit-learn"]                     # PEP 508 strings\n'
+    '    requirements = [["pandas"]]                                       # name only'
+)
+_OPTIONS_WITH_VALUE = {
+    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint",
+    "-t", "--target", "--prefix", "--root", "--python", "--trusted-host", "--cache-dir", "-e", "--editable",
+}
+VARIABLE = "requirements"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    text: str      # normalised PEP 508 text, what the installer gets
+    name: str      # canonical project name, for conflict checks
+    origin: str    # where it was declared, for messages
+
+
+def make(text: str, origin: str) -> Requirement:
+    try:
+        parsed = Pep508(text)
+    except InvalidRequirement as exc:
+        raise RequirementsError(f"{origin}: {text!r} is not a valid requirement ({exc}).\n{ACCEPTED_FORMS}") from None
+    return Requirement(str(parsed), canonicalize_name(parsed.name), origin)
+
+
+def from_literal(value: object, origin: str, quoted: str) -> list[Requirement]:
+    """Turn the evaluated `requirements` literal into Requirements; quoted is its source."""
+    if not isinstance(value, (list, tuple)):
+        raise RequirementsError(f"{origin}: `requirements = {quoted}` is not a list.\n{ACCEPTED_FORMS}")
+    found = []
+    for entry in value:
+        if isinstance(entry, str):
+            found.append(make(entry, origin))
+        elif isinstance(entry, (list, tuple)) and len(entry) in (1, 2) and all(isinstance(x, str) and x for x in entry):
+            name = entry[0].strip()
+            version = entry[1].strip() if len(entry) == 2 else ""
+            spec = version if version[:1] in "<>=!~" and version else (f"=={version}" if version else "")
+            found.append(make(name + spec, origin))
+        else:
+            raise RequirementsError(
+                f"{origin}: the entry {entry!r} in `requirements` is malformed.\n{ACCEPTED_FORMS}"
+            )
+    return found
+
+
+def _from_cell(cell: cells_mod.Cell, notebook: Path) -> list[Requirement]:
+    tree = cells_mod.parse(cell, notebook)
+    found = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if not any(isinstance(t, ast.Name) and t.id == VARIABLE for t in targets):
+            continue
+        if node.value is None:
+            continue
+        quoted = ast.get_source_segment(cell.python, node.value) or ast.unparse(node.value)
+        origin = f"{notebook.name} cell {cell.index}"
+        if isinstance(node, ast.AugAssign):
+            raise RequirementsError(f"{origin}: `requirements += ...` cannot be read without running the notebook; "
+                                    f"write one literal list.\n{ACCEPTED_FORMS}")
+        try:
+            value = ast.literal_eval(node.value)
+        except (ValueError, SyntaxError, TypeError):
+            raise RequirementsError(
+                f"{origin}: `requirements = {quoted}` is not a literal; nbs2i reads it without running "
+                f"the notebook, so it must be written out in full.\n{ACCEPTED_FORMS}"
+            ) from None
+        found += from_literal(value, origin, quoted)
+    return found
+
+
+def from_pip_args(args: list[str], origin: str, base: Path) -> list[Requirement]:
+    found, skip = [], False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg in ("-r", "--requirement"):
+            if i + 1 < len(args):
+                found += from_file(base / args[i + 1])
+            skip = True
+        elif arg in _OPTIONS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            found.append(make(arg, origin))
+    return found
+
+
+def from_file(path: Path) -> list[Requirement]:
+    """A requirements.txt: one requirement per line, `#` comments, `-r other.txt` includes."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise RequirementsError(f"{path} cannot be read ({exc.strerror}).") from None
+    found = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        origin = f"{path.name} line {number}"
+        if line.startswith("-"):
+            parts = shlex.split(line)
+            if parts[0] not in ("-r", "--requirement"):
+                raise RequirementsError(
+                    f"{origin}: the option {parts[0]} is not supported in {path.name}. "
+                    "Set package indexes with PIP_INDEX_URL / PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS instead."
+                )
+            found += from_pip_args(parts, origin, path.parent)
+            continue
+        found.append(make(line, origin))
+    return found
+
+
+def merge(found: list[Requirement]) -> list[Requirement]:
+    """Drop exact repeats; the same package asked for two different ways is an error."""
+    by_name: dict[str, Requirement] = {}
+    for req in found:
+        seen = by_name.get(req.name)
+        if seen is None:
+            by_name[req.name] = req
+        elif seen.text != req.text:
+            raise RequirementsError(
+                f"{req.name} is required two different ways: {seen.text!r} ({seen.origin}) and "
+                f"{req.text!r} ({req.origin}). Keep one of them."
+            )
+    return list(by_name.values())
+
+
+def collect(source: Source, nb: nbformat.NotebookNode) -> list[Requirement]:
+    """All requirements of the notebook at source, merged, in declaration order."""
+    found: list[Requirement] = []
+    for cell in cells_mod.code_cells(nb):
+        found += _from_cell(cell, source.notebook)
+        for pip in cell.pip:
+            if pip.command == "install":
+                origin = f"{source.notebook.name} cell {cell.index} (pip install)"
+                found += from_pip_args(pip.args, origin, source.directory)
+    txt = source.notebook.parent / "requirements.txt"
+    if txt.is_file():
+        found += from_file(txt)
+    return merge(found)

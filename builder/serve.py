@@ -1,0 +1,33 @@
+"""`nbs2i serve OUT`: exec gunicorn from OUT/venv on OUT/service; needs nothing of the builder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nbs2i_service import contract
+
+from .errors import BuildError
+
+
+def command(out: Path) -> list[str]:
+    paths = contract.out_paths(out)
+    gunicorn = paths["venv"] / "bin" / "gunicorn"
+    conf = paths["service"] / "gunicorn.conf.py"
+    for needed in (gunicorn, conf, paths["model"] / contract.METADATA_FILE):
+        if not needed.exists():
+            raise BuildError(f"{needed} is missing: {out} is not a complete build. Run: nbs2i build SOURCE --out {out}")
+    return [str(gunicorn), "--config", str(conf)]
+
+
+def exec_service(out: Path, port: int | None = None, workers: int | None = None, host: str | None = None) -> None:
+    """Replace this process with gunicorn (so it gets signals directly, as PID 1 in a container)."""
+    out = Path(out).resolve()
+    argv = command(out)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if port is not None:
+        env["PORT"] = str(port)
+    if workers is not None:
+        env["WEB_CONCURRENCY"] = str(workers)
+    if host is not None:
+        env["NBS2I_HOST"] = host
+    os.execve(argv[0], argv, env)

@@ -1,0 +1,112 @@
+"""The model's virtualenv: created with uv when present (far faster), else venv + pip.
+
+Index settings (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS, PIP_CERT) reach
+whichever installer runs. No notebook tooling goes in: only the notebook's requirements
+and what the service needs at run time.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from nbs2i_service.config import Config
+
+from .errors import RequirementsError
+from .requirements import Requirement
+
+# What the service imports at run time (service_skeleton/); nothing from Jupyter.
+SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18")
+OUTPUT_TAIL_LINES = 25
+
+
+def installer(config: Config) -> str:
+    """'uv' or 'pip', as NBS2I_INSTALLER says (auto: uv when it is on PATH)."""
+    if config.installer == "auto":
+        return "uv" if shutil.which("uv") else "pip"
+    if config.installer == "uv" and not shutil.which("uv"):
+        raise RequirementsError("NBS2I_INSTALLER=uv but uv is not on PATH. Install it (pip install uv) or use pip.")
+    return config.installer
+
+
+def python_of(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def _env(config: Config) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # the venv must see only what was installed into it
+    if config.cert_file:
+        env.setdefault("SSL_CERT_FILE", config.cert_file)  # uv reads this; pip reads PIP_CERT
+    return env
+
+
+def create(venv: Path, config: Config) -> None:
+    """Create a fresh venv at venv (a venv is not relocatable: this path is its run path)."""
+    base = config.python or getattr(sys, "_base_executable", sys.executable)
+    if venv.exists():
+        shutil.rmtree(venv)
+    if installer(config) == "uv":
+        cmd = ["uv", "venv", "--quiet", "--python", base, str(venv)]
+    else:
+        cmd = [base, "-m", "venv", str(venv)]
+    _run(cmd, config, "creating the virtualenv " + str(venv))
+
+
+def install(venv: Path, requirements: list[Requirement], config: Config) -> None:
+    """Install the notebook's requirements and the service's run-time packages into venv."""
+    specs = [r.text for r in requirements] + list(SERVICE_REQUIREMENTS)
+    if installer(config) == "uv":
+        cmd = ["uv", "pip", "install", "--python", str(python_of(venv))]
+        if config.cache_dir:
+            cmd += ["--cache-dir", str(config.cache_dir)]
+        if config.index_url:
+            cmd += ["--index-url", config.index_url]
+        for url in config.extra_index_urls:
+            cmd += ["--extra-index-url", url]
+        for link in config.find_links:
+            cmd += ["--find-links", link]
+        # PyPI first, then the extra indexes: pip's behaviour, which users' settings assume
+        cmd += ["--index-strategy", "unsafe-best-match"]
+    else:
+        cmd = [str(python_of(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
+        if config.cache_dir:
+            cmd += ["--cache-dir", str(config.cache_dir)]
+    names = ", ".join(r.text for r in requirements) or "(none from the notebook)"
+    _run(cmd + specs, config, f"installing the requirements {names}", requirements)
+
+
+def _run(cmd: list[str], config: Config, what: str, requirements: list[Requirement] | None = None) -> None:
+    print(f"---> {what}", file=sys.stderr, flush=True)
+    result = subprocess.run(cmd, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode == 0:
+        return
+    tail = "\n".join("    " + line for line in result.stdout.strip().splitlines()[-OUTPUT_TAIL_LINES:])
+    hint = ""
+    if requirements is not None:
+        origins = "; ".join(f"{r.text} ({r.origin})" for r in requirements)
+        hint = (f"\n  The notebook asked for: {origins or 'nothing'}.\n"
+                "  Fix the name or version the installer names above, or point PIP_INDEX_URL / "
+                "PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS at an index that has it.")
+    raise RequirementsError(f"{Path(cmd[0]).name} failed {what} (exit {result.returncode}):\n{tail}{hint}")
+
+
+def describe(venv: Path) -> tuple[str, list[str]]:
+    """The venv's Python version and installed distributions (name==version), installer-agnostic."""
+    code = ("import importlib.metadata as m, platform;"
+            "print(platform.python_version());"
+            "print('\\n'.join(sorted({d.metadata['Name'] + '==' + d.version for d in m.distributions()},"
+            " key=str.lower)))")
+    out = subprocess.run([str(python_of(venv)), "-c", code], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd="/")
+    version, *packages = [line for line in out.stdout.splitlines() if line]
+    return version, packages
+
+
+def link_service(venv: Path, service_dir: Path) -> None:
+    """Make OUT/service importable in the venv (nbs2i_service), so load_model works there too."""
+    code = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    out = subprocess.run([str(python_of(venv)), "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    (Path(out.stdout.strip()) / "nbs2i-service.pth").write_text(str(service_dir.resolve()) + "\n")

@@ -1,0 +1,4 @@
+"""The model service of nbs2i: loads a built model and serves it over HTTP.
+
+Runs inside the model's venv (OUT/venv), so it imports nothing from the builder.
+"""

@@ -1,0 +1,144 @@
+"""The one place that reads the environment: load_config(environ) -> Config.
+
+Build and serve knobs live together so every entry point (CLI, s2i scripts, gunicorn)
+reads them the same way. Every variable has a row in the README's table.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_TIMEOUT_S = 3600  # a notebook that trains for more than an hour should say so
+DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+DEFAULT_PORT = 8080
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Config:
+    # build
+    notebook: str | None = None
+    model_name: str | None = None
+    timeout: float = DEFAULT_TIMEOUT_S
+    installer: str = "auto"
+    cache_dir: Path | None = None
+    python: str | None = None
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    cert_file: str | None = None
+    # build and serve
+    signing_key: bytes | None = None
+    # serve
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    workers: int | None = None
+    threads: int = 1
+    predict_timeout: int = 60
+    graceful_timeout: int = 30
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    debug: bool = False
+    api_token: str | None = field(default=None, repr=False)
+    model_dir: Path | None = None
+    access_log: bool = True
+
+
+def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number. Set it to e.g. {name}={default or 1}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} is below the minimum {minimum}.")
+    return value
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds. Set it to e.g. {name}=600.") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw} must be greater than 0.")
+    return value
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value. Use 1 or 0.")
+
+
+def _split(raw: str | None) -> tuple[str, ...]:
+    return tuple((raw or "").split())
+
+
+def _secret(environ: Mapping[str, str], name: str) -> str | None:
+    """NAME, or the contents of the file named by NAME_FILE (mounted secrets)."""
+    value = environ.get(name, "")
+    path = environ.get(f"{name}_FILE", "")
+    if value and path:
+        raise ConfigError(f"Both {name} and {name}_FILE are set; set only one.")
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE={path} cannot be read ({exc.strerror}).") from None
+        if not value:
+            raise ConfigError(f"{name}_FILE={path} is empty.")
+    return value or None
+
+
+def _installer(environ: Mapping[str, str]) -> str:
+    value = environ.get("NBS2I_INSTALLER", "auto").strip() or "auto"
+    if value not in ("auto", "uv", "pip"):
+        raise ConfigError(f"NBS2I_INSTALLER={value!r} is not one of auto, uv, pip.")
+    return value
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read every knob from environ (os.environ by default); raise ConfigError on bad values."""
+    env = os.environ if environ is None else environ
+    key = _secret(env, "NBS2I_SIGNING_KEY")
+    cache = env.get("NBS2I_CACHE_DIR", "").strip()
+    model_dir = env.get("NBS2I_MODEL_DIR", "").strip()
+    return Config(
+        notebook=env.get("NBS2I_NOTEBOOK", "").strip() or None,
+        model_name=env.get("NBS2I_MODEL_NAME", "").strip() or None,
+        timeout=_float(env, "NBS2I_TIMEOUT", DEFAULT_TIMEOUT_S),
+        installer=_installer(env),
+        cache_dir=Path(cache) if cache else None,
+        python=env.get("NBS2I_PYTHON", "").strip() or None,
+        index_url=env.get("PIP_INDEX_URL", "").strip() or None,
+        extra_index_urls=_split(env.get("PIP_EXTRA_INDEX_URL")),
+        find_links=_split(env.get("PIP_FIND_LINKS")),
+        cert_file=env.get("PIP_CERT", "").strip() or env.get("SSL_CERT_FILE", "").strip() or None,
+        signing_key=key.encode("utf-8") if key else None,
+        host=env.get("NBS2I_HOST", "").strip() or "0.0.0.0",
+        port=_int(env, "PORT", DEFAULT_PORT, minimum=1),
+        workers=_int(env, "WEB_CONCURRENCY", None, minimum=1),
+        threads=_int(env, "NBS2I_THREADS", 1, minimum=1),
+        predict_timeout=_int(env, "NBS2I_PREDICT_TIMEOUT", 60, minimum=1),
+        graceful_timeout=_int(env, "NBS2I_GRACEFUL_TIMEOUT", 30, minimum=1),
+        max_request_bytes=_int(env, "NBS2I_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1),
+        debug=_bool(env, "NBS2I_DEBUG", False),
+        api_token=_secret(env, "NBS2I_API_TOKEN"),
+        model_dir=Path(model_dir) if model_dir else None,
+        access_log=_bool(env, "NBS2I_ACCESS_LOG", True),
+    )

@@ -1,0 +1,45 @@
+"""What the builder and the service agree on: file names in OUT and metadata keys.
+
+Defined here, on the service side, because the service runs where builder/ is absent;
+builder/ imports these names from this module.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+VENV_DIR = "venv"
+MODEL_DIR = "model"
+SERVICE_DIR = "service"
+
+ARTIFACT_FILE = "model.pkl"
+METADATA_FILE = "metadata.json"
+EXECUTED_NOTEBOOK_FILE = "executed.ipynb"
+OPENAPI_FILE = "openapi.json"
+
+# Names the notebook may define at top level (the notebook contract).
+PREDICTOR = "predictor"
+VALIDATOR = "validator"
+BATCH_PREDICTOR = "batch_predictor"
+EXAMPLE = "example"
+INPUT_SCHEMA = "input_schema"
+CALLABLES = (PREDICTOR, VALIDATOR, BATCH_PREDICTOR)
+
+# metadata.json keys the service reads; the builder writes them all.
+META_MODEL_NAME = "model_name"
+META_BUILD_ID = "build_id"
+META_ARTIFACT_SHA256 = "artifact_sha256"
+META_SIGNATURE = "artifact_hmac_sha256"
+META_PYTHON = "python_version"
+META_HAS_VALIDATOR = "has_validator"
+META_HAS_BATCH = "has_batch_predictor"
+META_EXAMPLE = "example"
+META_INPUT_SCHEMA = "input_schema"
+# Keys never served by /metadata (nothing secret is in metadata.json; the signature is
+# left out anyway so it cannot help anyone guess at a key).
+PRIVATE_META_KEYS = (META_SIGNATURE,)
+
+
+def out_paths(out: Path) -> dict[str, Path]:
+    """The three folders of a build output."""
+    out = Path(out)
+    return {"venv": out / VENV_DIR, "model": out / MODEL_DIR, "service": out / SERVICE_DIR}

@@ -1,0 +1,91 @@
+"""Prometheus metrics shared by every gunicorn worker, with no per-request disk I/O.
+
+The counters live in one anonymous shared memory map made before gunicorn forks (the app
+is preloaded), so every worker, and every worker that replaces a dead one, adds to the
+same numbers. Label sets are fixed (known endpoints x known statuses), so the layout is
+a flat array of doubles guarded by one process-shared lock.
+"""
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+import struct
+from typing import Iterable
+
+STATUSES = (200, 400, 401, 404, 405, 413, 415, 422, 500, 503)
+# Latency buckets in seconds: Prometheus client's defaults, plus 1 ms and 2.5 ms because a
+# small model answers in a few milliseconds.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_DOUBLE = struct.calcsize("d")
+
+
+class Metrics:
+    def __init__(self, endpoints: Iterable[str], model_name: str, build_id: str):
+        self.endpoints = tuple(endpoints) + ("other",)
+        self.statuses = STATUSES + ("other",)
+        self.model_name, self.build_id = model_name, build_id
+        n_e, n_s, n_b = len(self.endpoints), len(self.statuses), len(BUCKETS) + 1
+        self._requests = 0
+        self._buckets = n_e * n_s
+        self._sum = self._buckets + n_e * n_b
+        self._count = self._sum + n_e
+        self._predictions = self._count + n_e
+        self._errors = self._predictions + 1
+        size = (self._errors + 1) * _DOUBLE
+        self._map = mmap.mmap(-1, size)  # anonymous and MAP_SHARED: shared across fork
+        self._values = memoryview(self._map).cast("d")
+        self._lock = multiprocessing.Lock()
+        self._e = {name: i for i, name in enumerate(self.endpoints)}
+        self._s = {status: i for i, status in enumerate(self.statuses)}
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        e = self._e.get(endpoint, len(self.endpoints) - 1)
+        s = self._s.get(status, len(self.statuses) - 1)
+        b = next((i for i, le in enumerate(BUCKETS) if seconds <= le), len(BUCKETS))
+        with self._lock:
+            v = self._values
+            v[self._requests + e * len(self.statuses) + s] += 1
+            v[self._buckets + e * (len(BUCKETS) + 1) + b] += 1
+            v[self._sum + e] += seconds
+            v[self._count + e] += 1
+
+    def predicted(self, count: int = 1, failed: bool = False) -> None:
+        with self._lock:
+            self._values[self._errors if failed else self._predictions] += count
+
+    def render(self) -> str:
+        """The Prometheus text exposition format, version 0.0.4."""
+        with self._lock:
+            v = list(self._values)
+        lines = ["# HELP nbs2i_requests_total HTTP requests by endpoint and status.",
+                 "# TYPE nbs2i_requests_total counter"]
+        for e, endpoint in enumerate(self.endpoints):
+            for s, status in enumerate(self.statuses):
+                value = v[self._requests + e * len(self.statuses) + s]
+                if value:
+                    lines.append(f'nbs2i_requests_total{{endpoint="{endpoint}",status="{status}"}} {value:g}')
+        lines += ["# HELP nbs2i_request_duration_seconds Time to answer a request.",
+                  "# TYPE nbs2i_request_duration_seconds histogram"]
+        for e, endpoint in enumerate(self.endpoints):
+            count = v[self._count + e]
+            if not count:
+                continue
+            running = 0.0
+            for b, le in enumerate(BUCKETS + (float("inf"),)):
+                running += v[self._buckets + e * (len(BUCKETS) + 1) + b]
+                bound = "+Inf" if le == float("inf") else f"{le:g}"
+                lines.append(f'nbs2i_request_duration_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {running:g}')
+            lines.append(f'nbs2i_request_duration_seconds_sum{{endpoint="{endpoint}"}} {v[self._sum + e]:.6f}')
+            lines.append(f'nbs2i_request_duration_seconds_count{{endpoint="{endpoint}"}} {count:g}')
+        lines += ["# HELP nbs2i_predictions_total Samples scored.", "# TYPE nbs2i_predictions_total counter",
+                  f"nbs2i_predictions_total {v[self._predictions]:g}",
+                  "# HELP nbs2i_prediction_errors_total Predictor calls that raised.",
+                  "# TYPE nbs2i_prediction_errors_total counter",
+                  f"nbs2i_prediction_errors_total {v[self._errors]:g}",
+                  "# HELP nbs2i_model_info The model this service serves.", "# TYPE nbs2i_model_info gauge",
+                  f'nbs2i_model_info{{model="{_label(self.model_name)}",build_id="{_label(self.build_id)}"}} 1']
+        return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
