@@ -1,0 +1,32 @@
+# nbs2i: `make demo` builds and serves examples/kmeans; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+OUT ?= build/kmeans
+PORT ?= 8080
+ENGINE ?=
+PYTEST_ARGS ?=
+
+NBS2I := $(VENV)/bin/nbs2i
+
+.PHONY: help setup demo test test-unit images bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup: $(VENV)/.installed  ## create .venv with nbs2i and the test tools
+
+$(VENV)/.installed: pyproject.toml
+	scripts/setup-dev.sh "$(PYTHON)" "$(VENV)"
+
+demo: setup  ## build examples/kmeans into build/kmeans and serve it on PORT (8080)
+	$(NBS2I) build examples/kmeans --out $(OUT)
+	@scripts/demo-banner.sh "$(PORT)" && $(NBS2I) serve $(OUT) --port $(PORT)
+
+test: setup  ## install system packages (apt) and run every test
+	scripts/system-deps.sh && $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: setup  ## the fast tests only (no builds, no network)
+	$(VENV)/bin/pytest test/unit $(PYTEST_ARGS)
+
+clean:  ## remove build outputs and the dev venv
+	rm -rf build $(VENV) .pytest_cache

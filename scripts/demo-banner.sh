@@ -1,0 +1,11 @@
+#!/bin/bash
+# Prints how to talk to the demo service before `make demo` starts it. Args: PORT.
+set -euo pipefail
+port="${1:-8080}"
+cat >&2 <<MSG
+
+---> Serving examples/kmeans on port ${port}. In another terminal:
+     curl -s -H 'Content-Type: application/json' -d '[0.5, 0.5]' http://localhost:${port}/predict
+     (a page to try it: http://localhost:${port}/ ; stop with Ctrl-C)
+
+MSG

@@ -1,0 +1,17 @@
+#!/bin/bash
+# Creates the development venv (default .venv) with nbs2i installed editable and the
+# test tools. Uses uv (installed with pip when missing): it is ~10x faster than pip here.
+# Args: PYTHON VENV.
+set -euo pipefail
+python="${1:-python3}"
+venv="${2:-.venv}"
+log() { echo "---> $*" >&2; }
+
+if ! command -v uv >/dev/null 2>&1; then
+  log "Installing uv with pip"
+  "$python" -m pip install --quiet uv
+fi
+log "Creating $venv"
+uv venv --quiet --allow-existing --python "$python" "$venv"
+uv pip install --quiet --python "$venv/bin/python" -e ".[test]"
+touch "$venv/.installed"

@@ -1,0 +1,75 @@
+"""Failure notebooks, one behaviour each: the build fails with a message that says why.
+
+Each builds for real (venv, install, run) with `nbs2i build`.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from test.helpers import build_env, nbs2i, write_notebook
+
+pytestmark = pytest.mark.slow
+
+FAILURES = {
+    "no_predictor": (["x = 1"], ["ERROR: model.ipynb defines no 'predictor'. Define predictor(sample) at top level"]),
+    "predictor_not_callable": (["predictor = 3"], ["'predictor' is a int, not a function"]),
+    "cell_raises": (
+        ["# md: intro", "import math", "def helper(v):\n    return 1 / v", "weights = [1, 2]\nscale = helper(0)\nprint(scale)",
+         "def predictor(s):\n    return s"],
+        ["cell 4 raised ZeroDivisionError: division by zero", "weights = [1, 2]", 'File "<cell 3>", line 2, in helper',
+         'File "<cell 4>", line 2, in <module>', "Fix the cell"]),
+    "syntax_error": (["x = 1", "def predictor(s)\n    return s"],
+                     ["cell 2 has a syntax error at line 1", "def predictor(s)"]),
+    "shell_escape_fails": (["!exit 3", "def predictor(s):\n    return s"],
+                           ["cell 1 raised ShellCommandError: shell command 'exit 3' exited with status 3"]),
+    "unpicklable_predictor": (
+        ["import threading\nlock = threading.Lock()", "def predictor(s):\n    with lock:\n        return s"],
+        ["'predictor' cannot be serialized with cloudpickle", "lock", "Create that resource inside the function"]),
+    "unsatisfiable_requirement": (
+        ['requirements = [["nbs2i-no-such-package-xyz", "9.9.9"]]', "def predictor(s):\n    return s"],
+        ["failed installing the requirements nbs2i-no-such-package-xyz==9.9.9", "nbs2i-no-such-package-xyz",
+         "model.ipynb cell 1"]),
+    "example_rejected": (["def predictor(s):\n    return s", "def validator(s):\n    return False", "example = [1]"],
+                         ["failed its smoke test", "the notebook's own example was rejected"]),
+    "example_not_json_answer": (["def predictor(s):\n    return {1, 2} if False else object()", "example = 1"],
+                                ["predictor(example) returned a value that is not JSON"]),
+}
+
+
+@pytest.mark.parametrize("name", list(FAILURES))
+def test_failing_notebook(tmp_path, name):
+    cells, expected = FAILURES[name]
+    write_notebook(tmp_path / "src", *cells)
+    result = nbs2i("build", str(tmp_path / "src"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    error = result.stderr[result.stderr.index("ERROR: "):]
+    for text in expected:
+        assert text in error
+    assert "nbs2i/" not in error.split("The notebook's traceback:")[-1]  # no builder internals
+
+
+def test_timeout_stops_the_build_near_the_limit(tmp_path):
+    write_notebook(tmp_path / "src", "import time", "time.sleep(120)", "def predictor(s):\n    return s")
+    started = time.monotonic()
+    result = nbs2i("build", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--timeout", "4")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "ran past its time limit of 4 s while running cell 2" in result.stderr
+    assert "time.sleep(120)" in result.stderr and "--timeout or NBS2I_TIMEOUT" in result.stderr
+    assert elapsed < 60  # venv + install + 4 s, nowhere near the sleep
+
+
+def test_timeout_from_environment(tmp_path):
+    write_notebook(tmp_path / "src", "import time\ntime.sleep(60)")
+    result = nbs2i("build", str(tmp_path / "src"), "--out", str(tmp_path / "out"), env=build_env(NBS2I_TIMEOUT="2"))
+    assert "time limit of 2 s while running cell 1" in result.stderr
+
+
+def test_several_notebooks_without_a_choice(tmp_path):
+    write_notebook(tmp_path, "x = 1", name="a.ipynb")
+    write_notebook(tmp_path, "x = 1", name="b.ipynb")
+    result = nbs2i("build", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("ERROR: ") and "a.ipynb, b.ipynb" in result.stderr

@@ -1,0 +1,39 @@
+"""Source selection: a notebook file, the only notebook of a directory, or the named one."""
+from __future__ import annotations
+
+import pytest
+
+from nbs2i import source
+from nbs2i.errors import SourceError
+from test.helpers import write_notebook
+
+
+def test_only_notebook_in_directory(tmp_path):
+    path = write_notebook(tmp_path, "x = 1", name="train.ipynb")
+    assert source.locate(tmp_path).notebook == path
+    assert source.locate(tmp_path).directory == tmp_path
+
+
+def test_several_notebooks_need_a_choice(tmp_path):
+    write_notebook(tmp_path, "x = 1", name="a.ipynb")
+    write_notebook(tmp_path, "x = 1", name="b.ipynb")
+    with pytest.raises(SourceError, match=r"several notebooks: a.ipynb, b.ipynb. Choose one with --notebook"):
+        source.locate(tmp_path)
+    assert source.locate(tmp_path, "b.ipynb").notebook.name == "b.ipynb"
+
+
+def test_no_notebook(tmp_path):
+    with pytest.raises(SourceError, match=r"No \*.ipynb in"):
+        source.locate(tmp_path)
+
+
+def test_missing_named_notebook_lists_what_exists(tmp_path):
+    write_notebook(tmp_path, "x = 1", name="a.ipynb")
+    with pytest.raises(SourceError, match=r"Notebook c.ipynb not found in .*Found: a.ipynb"):
+        source.locate(tmp_path, "c.ipynb")
+
+
+def test_unreadable_notebook(tmp_path):
+    (tmp_path / "bad.ipynb").write_text("{not json")
+    with pytest.raises(SourceError, match="is not a readable notebook"):
+        source.read(source.locate(tmp_path))
