@@ -1,0 +1,39 @@
+"""Property-based fuzzing of every endpoint: no 5xx for any malformed input, still answering."""
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from test.unit.service_fixtures import client
+
+PATHS = ["/predict", "/predict/batch", "/v1/models/doubler:predict", "/v1/models/doubler", "/metadata",
+         "/health/live", "/health/ready", "/v2/health/ready", "/metrics", "/openapi.json", "/", "/v1/models/x%00"]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=20,
+)
+APP = client()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(PATHS), method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+       body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()),
+       content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
+                                     "application/merge-patch+json", ""]))
+def test_no_server_errors_for_any_input(path, method, body, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = APP.open(path, method=method, data=body, headers=headers)
+    assert response.status_code < 500, (path, method, body, response.get_data())
+    if response.status_code >= 400:
+        assert response.get_json()["error"]["code"]
+    assert response.headers["X-Request-ID"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(sample=json_values)
+def test_predict_answers_every_json_sample_with_200_or_422(sample):
+    response = APP.post("/predict", data=json.dumps(sample), headers={"Content-Type": "application/json"})
+    assert response.status_code in (200, 422)
+    assert APP.get("/health/ready").status_code == 200
