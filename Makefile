@@ -28,5 +28,8 @@ test: setup  ## install system packages (apt) and run every test
 test-unit: setup  ## the fast tests only (no builds, no network)
 	$(VENV)/bin/pytest test/unit $(PYTEST_ARGS)
 
+images:  ## build nb-builder and nb-runtime (ENGINE=podman|buildah|docker, BASE_IMAGE=...)
+	ENGINE="$(ENGINE)" scripts/build-images.sh
+
 clean:  ## remove build outputs and the dev venv
 	rm -rf build $(VENV) .pytest_cache

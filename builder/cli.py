@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nbs2i_service.config import ConfigError, load_config
 
-from . import __version__, pipeline, serve, source
+from . import __version__, image, pipeline, serve, source
 from .errors import BuildError
 
 
@@ -30,6 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", help="default: NBS2I_HOST or 0.0.0.0")
     srv.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY or the CPUs available")
 
+    img = sub.add_parser("image", help="build SOURCE into a model image (the s2i flow, without s2i)")
+    img.add_argument("source")
+    img.add_argument("--tag", required=True, help="name of the model image")
+    img.add_argument("--builder", default="nb-builder", help="builder image (default nb-builder)")
+    img.add_argument("--runtime", default="nb-runtime", help="runtime image the artifacts go into (default nb-runtime)")
+    img.add_argument("--single-stage", action="store_true", help="the model image is the builder plus the build")
+    img.add_argument("--incremental", action="store_true",
+                     help="reuse the package cache of the previous --tag image (its save-artifacts)")
+    img.add_argument("--engine", choices=image.ENGINES, help="default: the first of podman, buildah, docker found")
+    img.add_argument("--dockerfile-only", type=Path, metavar="PATH", help="write the Dockerfile to PATH, build nothing")
+
     reqs = sub.add_parser("requirements", help="print a notebook's merged requirements, one per line")
     reqs.add_argument("notebook")
     return parser
@@ -45,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.build(args.source, Path(args.out), dataclasses.replace(config, **overrides))
         elif args.command == "serve":
             serve.exec_service(Path(args.out), args.port, args.workers, args.host)
+        elif args.command == "image":
+            image.build(Path(args.source), args.tag, args.builder, None if args.single_stage else args.runtime,
+                        args.engine, args.incremental, args.dockerfile_only)
         elif args.command == "requirements":
             for req in pipeline.read_requirements(source.locate(args.notebook, config.notebook)):
                 print(req.text)

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from nbs2i_service.config import Config
@@ -20,6 +21,8 @@ from .requirements import Requirement
 # What the service imports at run time (service_skeleton/); nothing from Jupyter.
 SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18")
 OUTPUT_TAIL_LINES = 25
+# Installer summary lines worth keeping in the build log (uv's, then pip's).
+_SUMMARY = ("Resolved ", "Prepared ", "Installed ", "Successfully installed ")
 
 
 def installer(config: Config) -> str:
@@ -75,13 +78,18 @@ def install(venv: Path, requirements: list[Requirement], config: Config) -> None
         if config.cache_dir:
             cmd += ["--cache-dir", str(config.cache_dir)]
     names = ", ".join(r.text for r in requirements) or "(none from the notebook)"
+    started = time.monotonic()
     _run(cmd + specs, config, f"installing the requirements {names}", requirements)
+    print(f"---> installed in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 def _run(cmd: list[str], config: Config, what: str, requirements: list[Requirement] | None = None) -> None:
     print(f"---> {what}", file=sys.stderr, flush=True)
     result = subprocess.run(cmd, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode == 0:
+        for line in result.stdout.splitlines():
+            if line.startswith(_SUMMARY):  # e.g. "Prepared 3 packages": what was not in the cache
+                print(f"     {line.strip()}", file=sys.stderr)
         return
     tail = "\n".join("    " + line for line in result.stdout.strip().splitlines()[-OUTPUT_TAIL_LINES:])
     hint = ""

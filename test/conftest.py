@@ -14,3 +14,19 @@ def kmeans_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = nbs2i("build", str(REPO / "examples" / "kmeans"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out
+
+
+REPORT: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def report():
+    """Lines printed at the end of the run (image sizes, build times): figures, not assertions."""
+    return REPORT
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT:
+        terminalreporter.section("nbs2i report")
+        for line in REPORT:
+            terminalreporter.write_line(line)

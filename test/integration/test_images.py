@@ -1,0 +1,206 @@
+"""nb-builder and nb-runtime built with the Dockerfile, and examples/kmeans built into model
+images both ways (runtime image, single stage), run with podman as an arbitrary UID.
+
+Real buildah/podman with the settings in test/containers/ (no Docker daemon here), FROM a
+stand-in base image made with debootstrap (test/make-base-image.sh), since no registry
+can be pulled from.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from test.helpers import NBS2I, REPO, free_port, request, write_notebook
+
+pytestmark = [pytest.mark.slow, pytest.mark.image]
+
+BASE = "localhost/nbs2i-base:bookworm"
+BUILDER, RUNTIME = "localhost/nb-builder", "localhost/nb-runtime"
+RT, SS = "localhost/nbs2i-test-kmeans-rt", "localhost/nbs2i-test-kmeans-ss"
+JUPYTER = {"jupyter", "jupyter-core", "jupyter-client", "nbconvert", "nbformat", "ipykernel", "ipython", "notebook"}
+
+
+def engine_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(CONTAINERS_CONF=str(REPO / "test" / "containers" / "containers.conf"),
+               CONTAINERS_STORAGE_CONF=str(REPO / "test" / "containers" / "storage.conf"),
+               BUILDAH_ISOLATION="chroot", BASE_IMAGE=BASE, ENGINE="podman")
+    return env
+
+
+def run(*cmd: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, env=engine_env(), capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run("podman", *args, check=check)
+
+
+def size_mb(image: str) -> float:
+    return int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout.strip()) / 1e6
+
+
+def install_seconds(log: str) -> float:
+    return float(re.search(r"---> installed in ([\d.]+) s", log).group(1))
+
+
+@pytest.fixture(scope="module")
+def images():
+    assert shutil.which("podman") and shutil.which("buildah"), "make test installs podman and buildah"
+    run(str(REPO / "test" / "make-base-image.sh"))
+    run("make", "-C", str(REPO), "images", "ENGINE=podman")
+    yield
+    for image in (RT, SS):
+        podman("rmi", "-f", image, check=False)
+    podman("image", "prune", "-f", check=False)
+
+
+@pytest.fixture(scope="module")
+def kmeans_src(tmp_path_factory) -> Path:
+    """examples/kmeans with a .s2i/environment, as a user's repository would carry it."""
+    src = tmp_path_factory.mktemp("repo") / "kmeans"
+    shutil.copytree(REPO / "examples" / "kmeans", src)
+    (src / ".s2i").mkdir()
+    (src / ".s2i" / "environment").write_text("# read by s2i and nbs2i image\nNBS2I_MODEL_NAME=kmeans-svc\n")
+    return src
+
+
+@pytest.fixture(scope="module")
+def runtime_image(images, kmeans_src, report):
+    started = time.monotonic()
+    run(NBS2I, "image", str(kmeans_src), "--tag", RT, "--builder", BUILDER, "--runtime", RUNTIME)
+    report.append(f"runtime-path model image built in {time.monotonic() - started:.0f} s")
+    return RT
+
+
+@pytest.fixture(scope="module")
+def single_stage_image(images, kmeans_src, report):
+    started = time.monotonic()
+    first = run(NBS2I, "image", str(kmeans_src), "--tag", SS, "--builder", BUILDER, "--single-stage", "--incremental")
+    first_s = time.monotonic() - started
+    started = time.monotonic()
+    second = run(NBS2I, "image", str(kmeans_src), "--tag", SS, "--builder", BUILDER, "--single-stage", "--incremental")
+    second_s = time.monotonic() - started
+    report.append(f"single-stage build: first {first_s:.0f} s (install {install_seconds(first.stderr):.1f} s), "
+                  f"incremental {second_s:.0f} s (install {install_seconds(second.stderr):.1f} s)")
+    return SS, first.stderr, second.stderr
+
+
+def test_builder_image_labels_and_usage(images):
+    labels = json.loads(podman("image", "inspect", "--format", "{{json .Config.Labels}}", BUILDER).stdout)
+    assert labels["io.openshift.s2i.scripts-url"] == "image:///usr/libexec/s2i"
+    assert labels["io.openshift.expose-services"] == "8080:http"
+    assert "builder" in labels["io.openshift.tags"] and labels["io.k8s.description"]
+    usage = podman("run", "--rm", BUILDER).stdout
+    assert "s2i build" in usage and "podman run" in usage and "curl" in usage
+    user = podman("image", "inspect", "--format", "{{.Config.User}}", BUILDER).stdout.strip()
+    assert user == "1001"
+
+
+def test_runtime_image_is_slim(images):
+    labels = json.loads(podman("image", "inspect", "--format", "{{json .Config.Labels}}", RUNTIME).stdout)
+    assert labels["io.openshift.s2i.assemble-input-files"] == \
+        "/opt/app-root/venv;/opt/app-root/model;/opt/app-root/service"
+    found = podman("run", "--rm", "--entrypoint", "sh", RUNTIME, "-c",
+                   "ls /usr/libexec/s2i; ls /opt/nbs2i 2>&1; command -v gcc cc nbs2i || true").stdout
+    assert "assemble-runtime" in found and "run" in found and "assemble\n" not in found
+    assert "No such file" in found and "gcc" not in found and "nbs2i" not in found.split("No such file")[-1]
+
+
+def _serve_and_stop(image: str, name: str) -> float:
+    """Run image as an arbitrary UID in group 0, predict, SIGTERM; return seconds to stop."""
+    port = free_port()
+    cid = podman("run", "-d", "--user", "1000680000:0", "-e", f"PORT={port}", image).stdout.strip()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if request(url + "/health/ready")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        status, _, body = request(url + "/predict", [0.5, 0.5])
+        assert status == 200 and len(body["prediction"]) == 2, podman("logs", cid).stderr
+        assert request(f"{url}/v1/models/{name}")[2] == {"name": name, "ready": True}
+        started = time.monotonic()
+        podman("stop", "-t", "20", cid)
+        stopped = time.monotonic() - started
+        state = json.loads(podman("inspect", "--format", "{{json .State}}", cid).stdout)
+        assert state["ExitCode"] == 0, podman("logs", cid).stderr
+        assert stopped < 15  # SIGTERM reached gunicorn (PID 1), not the 20 s SIGKILL fallback
+        return stopped
+    finally:
+        podman("rm", "-f", cid, check=False)
+
+
+def test_runtime_model_image_serves_as_arbitrary_uid(runtime_image):
+    _serve_and_stop(runtime_image, "kmeans-svc")  # the name comes from .s2i/environment
+
+
+def test_single_stage_model_image_serves_as_arbitrary_uid(single_stage_image):
+    _serve_and_stop(single_stage_image[0], "kmeans-svc")
+
+
+def test_runtime_model_image_has_no_jupyter_and_is_smaller(runtime_image, single_stage_image, report):
+    listing = podman("run", "--rm", "--entrypoint", "/opt/app-root/venv/bin/python", runtime_image, "-c",
+                     "import importlib.metadata as m; print('\\n'.join(d.metadata['Name'] for d in m.distributions()))")
+    names = {line.strip().lower() for line in listing.stdout.splitlines()}
+    assert "scikit-learn" in names and "gunicorn" in names
+    assert not names & JUPYTER
+    assert "/opt/nbs2i" not in podman("run", "--rm", "--entrypoint", "sh", runtime_image, "-c", "ls -d /opt/*").stdout
+    rt, ss, base = size_mb(runtime_image), size_mb(single_stage_image[0]), size_mb(BASE)
+    report.append(f"image sizes: base {base:.0f} MB, nb-builder {size_mb(BUILDER):.0f} MB, nb-runtime "
+                  f"{size_mb(RUNTIME):.0f} MB, kmeans runtime-path {rt:.0f} MB, kmeans single-stage {ss:.0f} MB")
+    assert rt < ss
+
+
+def test_incremental_build_reuses_the_package_cache(single_stage_image):
+    _, first, second = single_stage_image
+    assert "no previous" in first or "restored the package cache" in first
+    assert "restored the package cache of " + SS in second
+    assert "Restoring the package cache from the previous build" in second
+    # uv's "Prepared N packages" counts what it had to download or build: with the saved
+    # cache, nothing (the times are in the report, not asserted).
+    assert re.search(r"Prepared \d+ packages", first)
+    assert "Installed " in second and not re.search(r"Prepared \d+ packages", second)
+
+
+def test_save_artifacts_prints_only_a_tar_stream(single_stage_image, tmp_path):
+    out = subprocess.run(["podman", "run", "--rm", single_stage_image[0], "/usr/libexec/s2i/save-artifacts"],
+                         env=engine_env(), capture_output=True, timeout=300)
+    assert out.returncode == 0
+    (tmp_path / "a.tar").write_bytes(out.stdout)
+    names = subprocess.run(["tar", "-tf", str(tmp_path / "a.tar")], capture_output=True, text=True, check=True).stdout
+    assert names.startswith("cache/")
+
+
+def test_failing_notebook_fails_the_image_build_with_the_cell_error(images, tmp_path):
+    write_notebook(tmp_path / "repo", "x = 1", "y = x / 0", "def predictor(s):\n    return s")
+    result = run(NBS2I, "image", str(tmp_path / "repo"), "--tag", "localhost/nbs2i-test-broken",
+                 "--builder", BUILDER, "--single-stage", check=False)
+    assert result.returncode == 1
+    log = result.stdout + result.stderr
+    assert "cell 2 raised ZeroDivisionError: division by zero" in log
+    assert "y = x / 0" in log
+    assert "ERROR: podman could not build localhost/nbs2i-test-broken" in result.stderr
+
+
+def test_dockerfile_only_writes_the_two_stages(images, kmeans_src, tmp_path):
+    path = tmp_path / "Dockerfile"
+    run(NBS2I, "image", str(kmeans_src), "--tag", "x", "--dockerfile-only", str(path))
+    text = path.read_text()
+    assert "FROM nb-builder AS assemble" in text and "RUN /usr/libexec/s2i/assemble\n" in text
+    assert 'ENV NBS2I_MODEL_NAME="kmeans-svc"' in text
+    assert "FROM nb-runtime" in text and "COPY --from=assemble --chown=1001:0 /opt/app-root/venv /opt/app-root/venv" in text
+    assert text.rstrip().endswith('CMD ["/usr/libexec/s2i/run"]')
