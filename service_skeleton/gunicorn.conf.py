@@ -26,6 +26,10 @@ _share = str(max(1, available_cpus() // workers))
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ.setdefault(_name, _share)
 
+# No control socket: nothing uses it, and its default place ($HOME) is read-only in the
+# restricted pods of deploy/ (readOnlyRootFilesystem).
+control_socket_disable = True
+
 errorlog = "-"
 loglevel = "info"
 accesslog = "-" if _config.access_log else None
