@@ -31,5 +31,8 @@ test-unit: setup  ## the fast tests only (no builds, no network)
 images:  ## build nb-builder and nb-runtime (ENGINE=podman|buildah|docker, BASE_IMAGE=...)
 	ENGINE="$(ENGINE)" scripts/build-images.sh
 
+bench: setup  ## benchmarks: writes docs/benchmarks.md and docs/bench/*.png (not part of make test)
+	scripts/bench-deps.sh "$(VENV)" && $(VENV)/bin/python -m bench.run
+
 clean:  ## remove build outputs and the dev venv
 	rm -rf build $(VENV) .pytest_cache

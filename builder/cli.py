@@ -41,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     img.add_argument("--engine", choices=image.ENGINES, help="default: the first of podman, buildah, docker found")
     img.add_argument("--dockerfile-only", type=Path, metavar="PATH", help="write the Dockerfile to PATH, build nothing")
 
+    score = sub.add_parser("score", help="score a JSON Lines or CSV file with a built OUT")
+    score.add_argument("out")
+    score.add_argument("--input", required=True, help="JSON Lines or CSV (by extension, or --format); - for stdin")
+    score.add_argument("--output", required=True, help="JSON Lines, one answer per input record; - for stdout")
+    score.add_argument("--format", choices=("jsonl", "csv"))
+    score.add_argument("--batch-size", type=int, default=256)
+
+    stream = sub.add_parser("stream", help="run the Redis stream worker for a built OUT (NBS2I_REDIS_URL ...)")
+    stream.add_argument("out")
+
     reqs = sub.add_parser("requirements", help="print a notebook's merged requirements, one per line")
     reqs.add_argument("notebook")
     return parser
@@ -56,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.build(args.source, Path(args.out), dataclasses.replace(config, **overrides))
         elif args.command == "serve":
             serve.exec_service(Path(args.out), args.port, args.workers, args.host)
+        elif args.command == "score":
+            extra = ["--format", args.format] if args.format else []
+            serve.exec_module(Path(args.out), "nbs2i_service.score",
+                              ["--input", args.input, "--output", args.output, "--batch-size", str(args.batch_size),
+                               *extra, str(Path(args.out).resolve() / "model")])
+        elif args.command == "stream":
+            serve.exec_module(Path(args.out), "nbs2i_service.stream", [])
         elif args.command == "image":
             image.build(Path(args.source), args.tag, args.builder, None if args.single_stage else args.runtime,
                         args.engine, args.incremental, args.dockerfile_only)

@@ -14,7 +14,6 @@ import subprocess as _nbs2i_subprocess
 import sys as _nbs2i_sys
 import time as _nbs2i_time
 import traceback as _nbs2i_traceback
-import types as _nbs2i_types
 import warnings as _nbs2i_warnings
 
 _nbs2i_warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")

@@ -1,4 +1,4 @@
-"""`nbs2i serve OUT`: exec gunicorn from OUT/venv on OUT/service; needs nothing of the builder."""
+"""`nbs2i serve|score|stream OUT`: exec the service's code with OUT/venv; nothing of the builder."""
 from __future__ import annotations
 
 import os
@@ -17,6 +17,16 @@ def command(out: Path) -> list[str]:
         if not needed.exists():
             raise BuildError(f"{needed} is missing: {out} is not a complete build. Run: nbs2i build SOURCE --out {out}")
     return [str(gunicorn), "--config", str(conf)]
+
+
+def exec_module(out: Path, module: str, args: list[str]) -> None:
+    """Replace this process with `OUT/venv/bin/python -m module args` (score, stream)."""
+    out = Path(out).resolve()
+    command(out)  # the same completeness checks as serve
+    python = str(contract.out_paths(out)["venv"] / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.setdefault("NBS2I_MODEL_DIR", str(contract.out_paths(out)["model"]))
+    os.execve(python, [python, "-m", module, *args], env)
 
 
 def exec_service(out: Path, port: int | None = None, workers: int | None = None, host: str | None = None) -> None:

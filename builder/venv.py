@@ -19,7 +19,8 @@ from .errors import RequirementsError
 from .requirements import Requirement
 
 # What the service imports at run time (service_skeleton/); nothing from Jupyter.
-SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18")
+SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18",
+                        "redis>=5")  # redis: the stream worker (NBS2I_MODE=stream)
 OUTPUT_TAIL_LINES = 25
 # Installer summary lines worth keeping in the build log (uv's, then pip's).
 _SUMMARY = ("Resolved ", "Prepared ", "Installed ", "Successfully installed ")

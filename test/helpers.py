@@ -21,6 +21,18 @@ NBS2I = str(Path(sys.executable).parent / "nbs2i")
 CACHE = REPO / ".cache" / "uv"
 
 
+BASE_IMAGE = "localhost/nbs2i-base:bookworm"  # made by test/make-base-image.sh
+
+
+def engine_env() -> dict[str, str]:
+    """podman/buildah settings that work on these machines (test/containers/, docs/images.md)."""
+    env = dict(os.environ)
+    env.update(CONTAINERS_CONF=str(REPO / "test" / "containers" / "containers.conf"),
+               CONTAINERS_STORAGE_CONF=str(REPO / "test" / "containers" / "storage.conf"),
+               BUILDAH_ISOLATION="chroot", BASE_IMAGE=BASE_IMAGE, ENGINE="podman")
+    return env
+
+
 def write_notebook(directory: Path, *cells: str, name: str = "model.ipynb") -> Path:
     """A notebook of code cells (a cell starting with '# md:' is markdown) in directory."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -42,6 +54,14 @@ def build_env(**extra: str) -> dict[str, str]:
 
 def nbs2i(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([NBS2I, *args], capture_output=True, text=True, env=env or build_env(), timeout=timeout)
+
+
+def build_notebook(root: Path, *cells: str, **env: str) -> Path:
+    """Build a notebook of these cells for real (nbs2i build); return its OUT."""
+    write_notebook(root / "src", *cells)
+    result = nbs2i("build", str(root / "src"), "--out", str(root / "out"), env=build_env(**env))
+    assert result.returncode == 0, result.stderr
+    return root / "out"
 
 
 def free_port() -> int:

@@ -46,6 +46,17 @@ class Config:
     api_token: str | None = field(default=None, repr=False)
     model_dir: Path | None = None
     access_log: bool = True
+    mode: str = "http"
+    # stream worker (stream.py)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    stream_in: str = "nbs2i:samples"
+    stream_out: str = "nbs2i:predictions"
+    stream_dead: str = "nbs2i:dead-letter"
+    stream_group: str = "nbs2i"
+    stream_consumer: str | None = None
+    stream_batch: int = 64
+    stream_block_ms: int = 1000
+    stream_claim_idle_ms: int = 60000
 
 
 def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
@@ -112,6 +123,13 @@ def _installer(environ: Mapping[str, str]) -> str:
     return value
 
 
+def _mode(environ: Mapping[str, str]) -> str:
+    value = environ.get("NBS2I_MODE", "http").strip() or "http"
+    if value not in ("http", "stream"):
+        raise ConfigError(f"NBS2I_MODE={value!r} is not one of http, stream.")
+    return value
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read every knob from environ (os.environ by default); raise ConfigError on bad values."""
     env = os.environ if environ is None else environ
@@ -141,4 +159,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         api_token=_secret(env, "NBS2I_API_TOKEN"),
         model_dir=Path(model_dir) if model_dir else None,
         access_log=_bool(env, "NBS2I_ACCESS_LOG", True),
+        mode=_mode(env),
+        redis_url=env.get("NBS2I_REDIS_URL", "").strip() or Config.redis_url,
+        stream_in=env.get("NBS2I_STREAM_IN", "").strip() or Config.stream_in,
+        stream_out=env.get("NBS2I_STREAM_OUT", "").strip() or Config.stream_out,
+        stream_dead=env.get("NBS2I_STREAM_DEAD", "").strip() or Config.stream_dead,
+        stream_group=env.get("NBS2I_STREAM_GROUP", "").strip() or Config.stream_group,
+        stream_consumer=env.get("NBS2I_STREAM_CONSUMER", "").strip() or None,
+        stream_batch=_int(env, "NBS2I_STREAM_BATCH", Config.stream_batch, minimum=1),
+        stream_block_ms=_int(env, "NBS2I_STREAM_BLOCK_MS", Config.stream_block_ms, minimum=1),
+        stream_claim_idle_ms=_int(env, "NBS2I_STREAM_CLAIM_IDLE_MS", Config.stream_claim_idle_ms, minimum=1),
     )

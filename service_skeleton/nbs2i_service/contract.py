@@ -43,3 +43,8 @@ def out_paths(out: Path) -> dict[str, Path]:
     """The three folders of a build output."""
     out = Path(out)
     return {"venv": out / VENV_DIR, "model": out / MODEL_DIR, "service": out / SERVICE_DIR}
+
+
+def served_model_dir(configured: Path | None) -> Path:
+    """The model a service in OUT/service loads: NBS2I_MODEL_DIR, else OUT/model beside it."""
+    return configured or Path(__file__).resolve().parents[2] / MODEL_DIR

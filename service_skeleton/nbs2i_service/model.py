@@ -86,6 +86,28 @@ class Model:
         return [self.predictor(sample) for sample in samples]
 
 
+    def score(self, samples: list) -> list:
+        """Predictions for samples already checked, or the exception each one raised.
+
+        For batch scoring and the stream worker: batch_predictor when the notebook has one
+        (a batch it fails on is scored one by one, to find the failing samples).
+        """
+        if self.batch_predictor is not None and samples:
+            try:
+                predictions = list(self.batch_predictor(samples))
+                if len(predictions) == len(samples):
+                    return predictions
+            except Exception:
+                pass
+        results = []
+        for sample in samples:
+            try:
+                results.append(self.predictor(sample))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
 def _schema_validator(schema: Any):
     if schema is None:
         return None

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 from .app import ENDPOINTS, create_app
 from .config import ConfigError, load_config
-from .contract import META_BUILD_ID, MODEL_DIR
+from .contract import META_BUILD_ID, served_model_dir
 from .errors import ModelLoadError
 from .metrics import Metrics
 from .model import load_model
@@ -24,7 +23,7 @@ log = logging.getLogger("nbs2i")
 def _load():
     try:
         config = load_config()
-        model_dir = config.model_dir or Path(__file__).resolve().parents[2] / MODEL_DIR
+        model_dir = served_model_dir(config.model_dir)
         model = load_model(model_dir, config.signing_key)
     except (ModelLoadError, ConfigError) as exc:
         log.critical("refusing to start: %s", exc)

@@ -8,7 +8,6 @@ can be pulled from.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,22 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from test.helpers import NBS2I, REPO, free_port, request, write_notebook
+from test.helpers import BASE_IMAGE as BASE, NBS2I, REPO, engine_env, free_port, request, write_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.image]
 
-BASE = "localhost/nbs2i-base:bookworm"
 BUILDER, RUNTIME = "localhost/nb-builder", "localhost/nb-runtime"
 RT, SS = "localhost/nbs2i-test-kmeans-rt", "localhost/nbs2i-test-kmeans-ss"
 JUPYTER = {"jupyter", "jupyter-core", "jupyter-client", "nbconvert", "nbformat", "ipykernel", "ipython", "notebook"}
-
-
-def engine_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(CONTAINERS_CONF=str(REPO / "test" / "containers" / "containers.conf"),
-               CONTAINERS_STORAGE_CONF=str(REPO / "test" / "containers" / "storage.conf"),
-               BUILDAH_ISOLATION="chroot", BASE_IMAGE=BASE, ENGINE="podman")
-    return env
 
 
 def run(*cmd: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
 
 import pytest
 
-from test.helpers import Service, build_env, nbs2i, request, write_notebook
+from test.helpers import Service, build_notebook, request
 
 pytestmark = pytest.mark.slow
 
@@ -18,20 +17,12 @@ SLOW = ["import time", "def predictor(sample):\n    time.sleep(sample.get('sleep
 
 @pytest.fixture(scope="module")
 def slow_out(tmp_path_factory):
-    root = tmp_path_factory.mktemp("slow")
-    write_notebook(root / "src", *SLOW)
-    result = nbs2i("build", str(root / "src"), "--out", str(root / "out"))
-    assert result.returncode == 0, result.stderr
-    return root / "out"
+    return build_notebook(tmp_path_factory.mktemp("slow"), *SLOW)
 
 
 @pytest.fixture(scope="module")
 def signed_out(tmp_path_factory):
-    root = tmp_path_factory.mktemp("signed")
-    write_notebook(root / "src", *SLOW)
-    result = nbs2i("build", str(root / "src"), "--out", str(root / "out"), env=build_env(NBS2I_SIGNING_KEY="k1"))
-    assert result.returncode == 0, result.stderr
-    return root / "out"
+    return build_notebook(tmp_path_factory.mktemp("signed"), *SLOW, NBS2I_SIGNING_KEY="k1")
 
 
 def test_sigterm_lets_the_prediction_in_flight_finish(slow_out):

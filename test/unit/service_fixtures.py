@@ -28,6 +28,8 @@ def validator(sample):
 
 
 def batch_predictor(samples):
+    if any(s.get("boom") for s in samples):
+        raise RuntimeError("one bad sample spoils the batch")
     return [s["x"] * 2 for s in samples]
 
 

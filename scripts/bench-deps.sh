@@ -1,0 +1,12 @@
+#!/bin/bash
+# Installs what `make bench` needs beyond the test tools: wrk (apt) and matplotlib
+# (into the dev venv). MLflow gets its own venv, made by bench/run.py. Args: VENV.
+set -euo pipefail
+venv="${1:-.venv}"
+log() { echo "---> $*" >&2; }
+if ! command -v wrk >/dev/null 2>&1; then
+  log "Installing wrk with apt"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
+uv pip install --quiet --python "$venv/bin/python" matplotlib

@@ -1,0 +1,86 @@
+"""`nbs2i score` on real files (100k lines in bounded memory) and the model as a library."""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+
+import pytest
+
+from test.helpers import NBS2I, build_env, build_notebook, nbs2i
+
+pytestmark = pytest.mark.slow
+
+CELLS = ["def predictor(sample):\n    return sample['x'] * 2",
+         "def validator(sample):\n    return isinstance(sample, dict) and isinstance(sample.get('x'), (int, float))",
+         "def batch_predictor(samples):\n    return [s['x'] * 2 for s in samples]",
+         "example = {'x': 1}"]
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return build_notebook(tmp_path_factory.mktemp("score"), *CELLS)
+
+
+def _score(out, path, output, *extra) -> tuple[subprocess.CompletedProcess, float]:
+    """Run `nbs2i score` as a child and return its peak resident memory in MB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result = subprocess.run([NBS2I, "score", str(out), "--input", str(path), "--output", str(output), *extra],
+                            capture_output=True, text=True, env=build_env(), timeout=600)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return result, max(peak, before) / 1024
+
+
+def _write_lines(path, count: int) -> None:
+    with open(path, "w") as handle:
+        for i in range(count):
+            handle.write('{"x": "bad"}\n' if i % 1000 == 999 else json.dumps({"x": i, "pad": "p" * 200}) + "\n")
+
+
+def test_100k_lines_in_order_in_bounded_memory(out, tmp_path):
+    small, big = tmp_path / "small.jsonl", tmp_path / "big.jsonl"
+    _write_lines(small, 1_000)
+    _write_lines(big, 100_000)
+    result, _ = _score(out, small, tmp_path / "small.out")
+    assert result.returncode == 0, result.stderr
+    result, peak = _score(out, big, tmp_path / "big.out")
+    assert result.returncode == 0, result.stderr
+    assert "scored 100,000 samples (100 errors)" in result.stderr
+    assert peak < 200  # MB: a 100k-line (22 MB) file is streamed, not read whole
+    with open(tmp_path / "big.out") as handle:
+        for i, line in enumerate(handle):
+            answer = json.loads(line)
+            if i % 1000 == 999:
+                assert answer["error"]["code"] == "rejected" and answer["error"]["line"] == i + 1
+            else:
+                assert answer == {"prediction": 2 * i}
+    assert i == 99_999
+
+
+def test_csv_input_and_stdout(out, tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("x,label\n1,a\n2.5,b\nnope,c\n")
+    result = subprocess.run([NBS2I, "score", str(out), "--input", str(path), "--output", "-"],
+                            capture_output=True, text=True, env=build_env())
+    assert result.returncode == 0
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[:2] == [{"prediction": 2}, {"prediction": 5.0}]
+    assert lines[2]["error"]["code"] == "rejected"
+
+
+def test_fatal_errors_exit_non_zero(out, tmp_path):
+    result = subprocess.run([NBS2I, "score", str(out), "--input", str(tmp_path / "missing.jsonl"), "--output", "-"],
+                            capture_output=True, text=True, env=build_env())
+    assert result.returncode == 1 and "ERROR:" in result.stderr and "missing.jsonl" in result.stderr
+    result = nbs2i("score", str(tmp_path / "nowhere"), "--input", "-", "--output", "-")
+    assert result.returncode == 1 and "is not a complete build" in result.stderr
+
+
+def test_model_as_a_library_in_its_venv(out):
+    code = ("from nbs2i_service import load_model\n"
+            "m = load_model(r'%s')\n"
+            "print(m.predict({'x': 2}), m.predict_batch([{'x': 1}, {'x': 3}]), m.metadata['model_name'])\n"
+            "try:\n    m.predict({'x': 'a'})\nexcept Exception as e:\n    print(type(e).__name__, e.message)\n" % out)
+    result = subprocess.run([str(out / "venv/bin/python"), "-c", code], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["4 [2, 6] model", "SampleRejected rejected by validator (it returned False)"]

@@ -1,0 +1,108 @@
+"""The Redis stream worker against a real redis-server on a loopback port: killed mid-stream
+and restarted, every sample gets exactly one prediction or dead-letter entry."""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from test.helpers import NBS2I, build_env, build_notebook, free_port, request
+
+pytestmark = pytest.mark.slow
+
+CELLS = ["import time",
+         "def predictor(sample):\n    time.sleep(0.004)\n    return sample['x'] + 1",
+         "def validator(sample):\n    return isinstance(sample, dict) and 'x' in sample",
+         "example = {'x': 1}"]
+SAMPLES = 600
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return build_notebook(tmp_path_factory.mktemp("stream"), *CELLS)
+
+
+@pytest.fixture()
+def redis_url(tmp_path):
+    assert shutil.which("redis-server"), "make test installs redis-server"
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", client
+    proc.terminate()
+    proc.wait()
+
+
+def _worker(out, url: str, consumer: str, port: int) -> subprocess.Popen:
+    env = build_env(NBS2I_REDIS_URL=url, NBS2I_STREAM_CONSUMER=consumer, NBS2I_STREAM_BATCH="20",
+                    NBS2I_STREAM_CLAIM_IDLE_MS="500", NBS2I_STREAM_BLOCK_MS="200", PORT=str(port),
+                    NBS2I_HOST="127.0.0.1")
+    return subprocess.Popen([NBS2I, "stream", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError
+
+
+def test_kill_mid_stream_and_restart_loses_nothing(out, redis_url):
+    url, client = redis_url
+    ids = {}
+    for i in range(SAMPLES):
+        sample = {"y": i} if i % 50 == 0 else {"x": i}
+        ids[client.xadd("nbs2i:samples", {"sample": json.dumps(sample)}).decode()] = i
+    client.xadd("nbs2i:samples", {"sample": "{not json"})
+    port = free_port()
+    first = _worker(out, url, "pod-a", port)
+    _wait(lambda: client.xlen("nbs2i:predictions") > 150)
+    first.send_signal(signal.SIGKILL)  # mid-batch: no chance to finish or acknowledge
+    first.wait()
+    assert client.xlen("nbs2i:predictions") < SAMPLES  # it really stopped part-way
+
+    second = _worker(out, url, "pod-b", port)  # a new pod: claims pod-a's pending batch
+    try:
+        _wait(lambda: client.xlen("nbs2i:predictions") + client.xlen("nbs2i:dead-letter") >= SAMPLES + 1)
+        _wait(lambda: request(f"http://127.0.0.1:{port}/health/ready")[0] == 200, 10)
+        metrics = request(f"http://127.0.0.1:{port}/metrics")[2]
+        assert 'nbs2i_requests_total{endpoint="stream",status="200"}' in metrics
+        time.sleep(0.5)
+        pending = client.xpending("nbs2i:samples", "nbs2i")["pending"]
+        assert pending == 0
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=20) == 0  # SIGTERM: finishes its batch and exits cleanly
+
+    answered = {}
+    for _, fields in client.xrange("nbs2i:predictions"):
+        key = fields[b"id"].decode()
+        assert key not in answered, "duplicate prediction"
+        answered[key] = json.loads(fields[b"prediction"])
+    dead = {}
+    for _, fields in client.xrange("nbs2i:dead-letter"):
+        key = fields[b"id"].decode()
+        assert key not in dead and key not in answered, "duplicate record"
+        dead[key] = fields[b"reason"].decode()
+    assert len(answered) + len(dead) == SAMPLES + 1
+    for key, i in ids.items():
+        if i % 50 == 0:
+            assert dead[key] == "rejected: rejected by validator (it returned False)"
+        else:
+            assert answered[key] == i + 1
+    assert any(reason.startswith("malformed_json") for reason in dead.values())
