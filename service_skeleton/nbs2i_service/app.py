@@ -6,7 +6,7 @@ import time
 import traceback
 from typing import Any
 
-from flask import Flask, g, render_template, request
+from flask import Flask, Response, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import encode, http
@@ -23,34 +23,53 @@ ENDPOINTS = ("predict", "batch", "v1_status", "v1_predict", "metadata", "live", 
              "v2_ready", "metrics", "openapi", "page")
 
 
-def create_app(model: Model | None = None, config: Config | None = None, metrics: Metrics | None = None) -> Flask:
-    """The service for model (None: not ready, every model endpoint answers 503)."""
-    config = config or load_config()
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
-    name = model.name if model else "model"
-    metrics = metrics or Metrics(ENDPOINTS, name, str(model.metadata.get(META_BUILD_ID, "")) if model else "")
-    spec = build_spec(model.metadata) if model else build_spec({})
-    public_meta = {k: v for k, v in model.metadata.items() if k not in PRIVATE_META_KEYS} if model else {}
+class _PredictorFailed(Exception):
+    """The notebook's code raised; a 500 with an error id, the traceback only in the log."""
 
-    def ready_model() -> Model:
-        if model is None:
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Service:
+    """What the routes share: the model (None until loaded), the config and the metrics."""
+
+    def __init__(self, model: Model | None, config: Config, metrics: Metrics | None):
+        self.model, self.config = model, config
+        self.name = model.name if model else "model"
+        self.metrics = metrics or Metrics(ENDPOINTS, self.name, str(model.metadata.get(META_BUILD_ID, "")) if model else "")
+        self.spec = build_spec(model.metadata if model else {})
+        self.public_metadata = {k: v for k, v in (model.metadata if model else {}).items() if k not in PRIVATE_META_KEYS}
+
+    def ready_model(self) -> Model:
+        if self.model is None:
             raise RequestError(503, "not_ready", "The model is not loaded yet; retry shortly.")
-        return model
+        return self.model
 
-    def score(samples: list) -> Any:
+    def predict(self, sample: Any) -> Response:
         try:
-            predictions = ready_model().predict_batch(samples)
+            prediction = self.ready_model().predict(sample)
+        except SampleRejected as exc:
+            raise RequestError(422, "rejected", exc.message, {"path": exc.path} if exc.path else None) from None
+        except Exception as exc:
+            self.metrics.predicted(failed=True)
+            raise _PredictorFailed(exc) from exc
+        self.metrics.predicted()
+        return self.answer({"prediction": prediction})
+
+    def predict_batch(self, samples: list) -> Response:
+        try:
+            predictions = self.ready_model().predict_batch(samples)
         except BatchRejected as exc:
             raise RequestError(422, "rejected", f"{len(exc.rejected)} of {len(samples)} samples were rejected.",
                                exc.rejected) from None
         except Exception as exc:
-            metrics.predicted(len(samples), failed=True)
+            self.metrics.predicted(len(samples), failed=True)
             raise _PredictorFailed(exc) from exc
-        metrics.predicted(len(samples))
-        return answer({"predictions": predictions})
+        self.metrics.predicted(len(samples))
+        return self.answer({"predictions": predictions})
 
-    def answer(body: dict):
+    def answer(self, body: dict) -> Response:
         try:
             return http.json_response(body)
         except TypeError as exc:
@@ -59,125 +78,116 @@ def create_app(model: Model | None = None, config: Config | None = None, metrics
                                f"The predictor returned a value JSON cannot hold ({exc}). Return lists, dicts, "
                                "strings and numbers (numpy and pandas values are converted).") from None
 
-    def instances() -> list:
-        body = http.json_body()
-        if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
-            raise RequestError(400, "malformed_batch", 'Send {"instances": [sample, ...]}.')
-        return body["instances"]
+    def known(self, asked: str) -> None:
+        if asked != self.name:
+            raise RequestError(404, "unknown_model", f"No model named {asked!r} here; this service serves {self.name!r}.")
 
+
+def _instances() -> list:
+    body = http.json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
+        raise RequestError(400, "malformed_batch", 'Send {"instances": [sample, ...]}.')
+    return body["instances"]
+
+
+def _hooks(app: Flask, svc: _Service) -> None:
     @app.before_request
     def _before() -> None:
         g.started = time.perf_counter()
         g.request_id = http.request_id()
         if request.endpoint not in OPEN_ENDPOINTS and request.endpoint is not None:
-            http.check_token(config.api_token)
+            http.check_token(svc.config.api_token)
 
     @app.after_request
-    def _after(response):
+    def _after(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id") or http.request_id()
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.observe(request.endpoint or "other", response.status_code, elapsed)
+        svc.metrics.observe(request.endpoint or "other", response.status_code, elapsed)
         return response
 
-    @app.post("/predict", endpoint="predict")
-    def predict():
-        sample = http.json_body()
-        current = ready_model()
-        try:
-            prediction = current.predict(sample)
-        except SampleRejected as exc:
-            raise RequestError(422, "rejected", exc.message, {"path": exc.path} if exc.path else None) from None
-        except Exception as exc:
-            metrics.predicted(failed=True)
-            raise _PredictorFailed(exc) from exc
-        metrics.predicted()
-        return answer({"prediction": prediction})
 
-    @app.post("/predict/batch", endpoint="batch")
-    def batch():
-        return score(instances())
+def _prediction_routes(app: Flask, svc: _Service) -> None:
+    app.add_url_rule("/predict", "predict", lambda: svc.predict(http.json_body()), methods=["POST"])
+    app.add_url_rule("/predict/batch", "batch", lambda: svc.predict_batch(_instances()), methods=["POST"])
 
     @app.get("/v1/models/<name>", endpoint="v1_status")
-    def v1_status(name: str):
-        _known(name)
-        return http.json_response({"name": name, "ready": model is not None})
+    def v1_status(name: str) -> Response:
+        svc.known(name)
+        return http.json_response({"name": name, "ready": svc.model is not None})
 
     @app.post("/v1/models/<name>:predict", endpoint="v1_predict")
-    def v1_predict(name: str):
-        _known(name)
-        return score(instances())
+    def v1_predict(name: str) -> Response:
+        svc.known(name)
+        return svc.predict_batch(_instances())
 
-    def _known(asked: str) -> None:
-        if asked != name:
-            raise RequestError(404, "unknown_model", f"No model named {asked!r} here; this service serves {name!r}.")
 
-    @app.get("/metadata", endpoint="metadata")
-    def metadata():
-        ready_model()
-        return http.json_response(public_meta)
-
-    @app.get("/health/live", endpoint="live")
-    @app.get("/v2/health/live", endpoint="v2_live")
-    def live():
+def _info_routes(app: Flask, svc: _Service) -> None:
+    def live() -> Response:
         return http.json_response({"status": "alive"})
 
-    @app.get("/health/ready", endpoint="ready")
-    @app.get("/v2/health/ready", endpoint="v2_ready")
-    def ready():
-        ready_model()
-        return http.json_response({"status": "ready", "model": name})
+    def ready() -> Response:
+        svc.ready_model()
+        return http.json_response({"status": "ready", "model": svc.name})
 
-    @app.get("/metrics", endpoint="metrics")
-    def prometheus():
-        return metrics.render(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    def metadata() -> Response:
+        svc.ready_model()
+        return http.json_response(svc.public_metadata)
 
-    @app.get("/openapi.json", endpoint="openapi")
-    def openapi():
-        return http.json_response(spec)
+    def page() -> str:
+        example = svc.model.metadata.get(META_EXAMPLE) if svc.model else None
+        return render_template("index.html", name=svc.name, example=encode.dumps(example).decode(),
+                               auth=svc.config.api_token is not None)
 
-    @app.get("/", endpoint="page")
-    def page():
-        example = model.metadata.get(META_EXAMPLE) if model else None
-        return render_template("index.html", name=name, example=encode.dumps(example).decode(),
-                               auth=config.api_token is not None)
+    prometheus = lambda: (svc.metrics.render(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    for path, endpoint, view in (("/health/live", "live", live), ("/v2/health/live", "v2_live", live),
+                                 ("/health/ready", "ready", ready), ("/v2/health/ready", "v2_ready", ready),
+                                 ("/metadata", "metadata", metadata), ("/metrics", "metrics", prometheus),
+                                 ("/openapi.json", "openapi", lambda: http.json_response(svc.spec)),
+                                 ("/", "page", page)):
+        app.add_url_rule(path, endpoint, view, methods=["GET"])
+
+
+def _error_handlers(app: Flask, svc: _Service) -> None:
+    def rid() -> str:
+        return g.get("request_id", "")
 
     @app.errorhandler(RequestError)
-    def _request_error(exc: RequestError):
-        return http.error_response(exc.status, exc.code, exc.message, g.get("request_id", ""), exc.details)
+    def _request_error(exc: RequestError) -> Response:
+        return http.error_response(exc.status, exc.code, exc.message, rid(), exc.details)
 
     @app.errorhandler(_PredictorFailed)
-    def _predictor_failed(exc: "_PredictorFailed"):
-        rid = g.get("request_id", "")
+    def _predictor_failed(exc: _PredictorFailed) -> Response:
         trace = "".join(traceback.format_exception(exc.cause))
-        log.error("predictor failed (error id %s):\n%s", rid, trace)
-        details = {"traceback": trace} if config.debug else None
+        log.error("predictor failed (error id %s):\n%s", rid(), trace)
         return http.error_response(500, "prediction_failed",
-                                   f"The predictor raised {type(exc.cause).__name__}; error id {rid} (see the service log).",
-                                   rid, details)
+                                   f"The predictor raised {type(exc.cause).__name__}; error id {rid()} (see the service log).",
+                                   rid(), {"traceback": trace} if svc.config.debug else None)
 
     @app.errorhandler(Exception)
-    def _internal(exc: Exception):
+    def _unexpected(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return _http_error(exc)
-        rid = g.get("request_id", "")
-        log.exception("internal error (error id %s)", rid)
-        return http.error_response(500, "internal_error", f"The service failed; error id {rid} (see the service log).", rid)
+        log.exception("internal error (error id %s)", rid())
+        return http.error_response(500, "internal_error", f"The service failed; error id {rid()} (see the service log).", rid())
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
+    def _http_error(exc: HTTPException) -> Response:
         code = (exc.name or "error").lower().replace(" ", "_")
         message = {404: "No such endpoint; see /openapi.json for the API.",
                    405: f"{request.method} is not allowed here; see /openapi.json.",
-                   413: f"The body is over the limit of {config.max_request_bytes} bytes (NBS2I_MAX_REQUEST_BYTES)."
+                   413: f"The body is over the limit of {svc.config.max_request_bytes} bytes (NBS2I_MAX_REQUEST_BYTES)."
                    }.get(exc.code or 500, exc.description or code)
-        return http.error_response(exc.code or 500, code, message, g.get("request_id", ""))
+        return http.error_response(exc.code or 500, code, message, rid())
 
+
+def create_app(model: Model | None = None, config: Config | None = None, metrics: Metrics | None = None) -> Flask:
+    """The service for model (None: not ready, every model endpoint answers 503)."""
+    config = config or load_config()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    svc = _Service(model, config, metrics)
+    _hooks(app, svc)
+    _prediction_routes(app, svc)
+    _info_routes(app, svc)
+    _error_handlers(app, svc)
     return app
-
-
-class _PredictorFailed(Exception):
-    """The notebook's code raised, or its answer could not be encoded; a 500 with an error id."""
-
-    def __init__(self, cause: BaseException):
-        super().__init__(str(cause))
-        self.cause = cause
