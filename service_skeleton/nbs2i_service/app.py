@@ -47,8 +47,9 @@ class _Service:
         return self.model
 
     def predict(self, sample: Any) -> Response:
+        model = self.ready_model()
         try:
-            prediction = self.ready_model().predict(sample)
+            prediction = model.predict(sample)
         except SampleRejected as exc:
             raise RequestError(422, "rejected", exc.message, {"path": exc.path} if exc.path else None) from None
         except Exception as exc:
@@ -58,8 +59,9 @@ class _Service:
         return self.answer({"prediction": prediction})
 
     def predict_batch(self, samples: list) -> Response:
+        model = self.ready_model()
         try:
-            predictions = self.ready_model().predict_batch(samples)
+            predictions = model.predict_batch(samples)
         except BatchRejected as exc:
             raise RequestError(422, "rejected", f"{len(exc.rejected)} of {len(samples)} samples were rejected.",
                                exc.rejected) from None
