@@ -44,6 +44,9 @@ def _env(config: Config) -> dict[str, str]:
     env.pop("PYTHONPATH", None)  # the venv must see only what was installed into it
     if config.cert_file:
         env.setdefault("SSL_CERT_FILE", config.cert_file)  # uv reads this; pip reads PIP_CERT
+    # Without a CA file, uv trusts only its own bundled roots; the system's store is what
+    # pip and the user's proxies rely on.
+    env.setdefault("UV_NATIVE_TLS", "1")
     return env
 
 
