@@ -20,7 +20,7 @@ from .requirements import Requirement
 
 # What the service imports at run time (service_skeleton/); nothing from Jupyter.
 SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18",
-                        "redis>=5")  # redis: the stream worker (NBS2I_MODE=stream)
+                        "fastjsonschema>=2.19", "redis>=5")  # redis: the stream worker (NBS2I_MODE=stream)
 OUTPUT_TAIL_LINES = 25
 # Installer summary lines worth keeping in the build log (uv's, then pip's).
 _SUMMARY = ("Resolved ", "Prepared ", "Installed ", "Successfully installed ")

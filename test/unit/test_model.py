@@ -54,3 +54,30 @@ def test_other_python_is_refused(tmp_path):
     (model_dir / contract.METADATA_FILE).write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="built with Python 2.7.18"):
         load_model(tmp_path)
+
+
+def test_schema_fast_path_agrees_with_jsonschema():
+    from nbs2i_service.model import Model, SampleRejected
+
+    schema = {"type": "object", "properties": {"x": {"type": "number", "minimum": 0}}, "required": ["x"]}
+    model = Model({"predictor": lambda s: s["x"]}, {"input_schema": schema})
+    assert model._schema.fast is not None  # draft-07 by default: compiled
+    assert model.predict({"x": 3}) == 3
+    for sample, message in (({"x": -1}, "input_schema: -1 is less than the minimum of 0 at $.x"),
+                            ({}, "input_schema: 'x' is a required property at $"),
+                            ([1], "input_schema: [1] is not of type 'object' at $")):
+        with pytest.raises(SampleRejected) as err:
+            model.predict(sample)
+        assert err.value.message == message
+
+
+def test_declared_2020_12_schema_uses_jsonschema():
+    from nbs2i_service.model import Model, SampleRejected
+
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "array",
+              "prefixItems": [{"type": "number"}, {"type": "string"}]}
+    model = Model({"predictor": lambda s: s[1]}, {"input_schema": schema})
+    assert model._schema.fast is None
+    assert model.predict([1, "a"]) == "a"
+    with pytest.raises(SampleRejected, match="'b' is not of type 'number' at \\$\\[0\\]"):
+        model.predict(["b", "a"])
