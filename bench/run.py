@@ -162,7 +162,7 @@ def versions(mlflow_python: Path) -> dict:
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     return {"python": platform.python_version(), "gunicorn": version(model_python, "gunicorn"),
             "flask": version(model_python, "flask"), "scikit-learn": version(model_python, "scikit-learn"),
-            "mlflow": version(mlflow_python, "mlflow"), "wrk": (wrk.stdout + wrk.stderr).split("\n")[0][:40]}
+            "mlflow": version(mlflow_python, "mlflow"), "wrk": " ".join((wrk.stdout + wrk.stderr).split()[:2])}
 
 
 def main() -> None:

@@ -3,6 +3,6 @@
 Runs inside the model's venv (OUT/venv), so it imports nothing from the builder.
 """
 
-from .model import Model, load_model  # noqa: E402  the library entry point (docs/library.md)
+from .model import Model, load_model  # the library entry point (docs/batch-and-stream.md)
 
 __all__ = ["Model", "load_model"]
