@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
+import sys
 
 import pytest
 
@@ -23,18 +23,25 @@ def out(tmp_path_factory):
 
 
 def _score(out, path, output, *extra) -> tuple[subprocess.CompletedProcess, float]:
-    """Run `nbs2i score` as a child and return its peak resident memory in MB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result = subprocess.run([NBS2I, "score", str(out), "--input", str(path), "--output", str(output), *extra],
-                            capture_output=True, text=True, env=build_env(), timeout=600)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return result, max(peak, before) / 1024
+    """Run `nbs2i score` and return its peak resident memory in MB.
+
+    A fresh wrapper process waits for the scorer alone, so RUSAGE_CHILDREN is the scorer's
+    (pytest's own children include image builds and browsers).
+    """
+    wrapper = ("import resource, subprocess, sys\n"
+               "code = subprocess.run(sys.argv[1:]).returncode\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+               "sys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", wrapper, NBS2I, "score", str(out), "--input", str(path),
+                             "--output", str(output), *extra], capture_output=True, text=True, env=build_env(), timeout=600)
+    peak_kb = int(result.stderr.strip().splitlines()[-1])
+    return result, peak_kb / 1024
 
 
 def _write_lines(path, count: int) -> None:
     with open(path, "w") as handle:
         for i in range(count):
-            handle.write('{"x": "bad"}\n' if i % 1000 == 999 else json.dumps({"x": i, "pad": "p" * 200}) + "\n")
+            handle.write('{"x": "bad"}\n' if i % 1000 == 999 else json.dumps({"x": i, "pad": "p" * 1000}) + "\n")
 
 
 def test_100k_lines_in_order_in_bounded_memory(out, tmp_path):
@@ -46,7 +53,7 @@ def test_100k_lines_in_order_in_bounded_memory(out, tmp_path):
     result, peak = _score(out, big, tmp_path / "big.out")
     assert result.returncode == 0, result.stderr
     assert "scored 100,000 samples (100 errors)" in result.stderr
-    assert peak < 200  # MB: a 100k-line (22 MB) file is streamed, not read whole
+    assert peak < 150  # MB: the 100k-line (100 MB) file is streamed, not read whole (~60 MB seen)
     with open(tmp_path / "big.out") as handle:
         for i, line in enumerate(handle):
             answer = json.loads(line)
