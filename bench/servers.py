@@ -4,6 +4,7 @@ Each runs as its own process on a loopback port and is stopped by its process gr
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -111,7 +112,6 @@ def predictor_rate(out: Path, sample: object, seconds: float = 3.0) -> float:
             "[f(s) for _ in range(50)]; n=0; t=time.perf_counter(); end=t+float(sys.argv[3])\n"
             "while time.perf_counter()<end:\n f(s); n+=1\n"
             "print(n/(time.perf_counter()-t))")
-    import json
     out_text = subprocess.run([str(out / "venv/bin/python"), "-c", code, str(out), json.dumps(sample), str(seconds)],
                               capture_output=True, text=True, check=True,
                               env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout

@@ -103,7 +103,8 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
             "It, or an object it uses, holds something that cannot be saved (an open file, lock, "
             "socket or database connection). Create that resource inside the function instead."
         )
-    return ExecutionError(f"{name}: the notebook's run failed ({facts}).")
+    return ExecutionError(f"{name}: the notebook's run reported an unknown failure ({kind!r}): {facts}. "
+                          "This is a bug in nbs2i; please report it with the build log.")
 
 
 def _indent(text: str) -> str:

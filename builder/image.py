@@ -42,7 +42,8 @@ def s2i_environment(source: Path) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip().replace("_", "").isalnum():
-            raise ImageError(f"{path} line {number}: {raw!r} is not KEY=VALUE.")
+            raise ImageError(f"{path} line {number}: {raw!r} is not KEY=VALUE. "
+                             "Write one variable per line, e.g. NBS2I_NOTEBOOK=train.ipynb; # starts a comment.")
         env[key.strip()] = value.strip()
     return env
 

@@ -3,6 +3,7 @@ Kubernetes OpenAPI schemas (offline, kubernetes-validate), OpenShift kinds have 
 required fields and consistent references, and the probes answer on a running service."""
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -59,8 +60,7 @@ def test_kubernetes_objects_validate_against_the_openapi_schemas(rendered, sourc
 
 
 def test_validation_would_catch_a_broken_object(rendered):
-    broken = kinds(rendered, "Deployment")[0] | {}
-    broken = yaml.safe_load(yaml.safe_dump(broken))
+    broken = copy.deepcopy(kinds(rendered, "Deployment")[0])
     broken["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
