@@ -1,17 +1,19 @@
-"""The notebook's code cells, translated to Python once and checked for syntax.
+"""The notebook's code cells, as IPython reads them, checked for syntax before anything runs.
 
+IPython's own input transformer (the one a kernel uses) turns magics, shell escapes and
+help lines into Python and dedents an indented cell; pass 1 reads that Python statically.
 Cell numbers are 1-based positions in the notebook, counting markdown cells too, so they
 match what the user sees when scrolling the notebook.
 """
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
 
-from . import magics
 from .errors import NotebookError
 
 EXCERPT_LINES = 6  # long cells are cut to their first and last lines, as nbclient does
@@ -21,19 +23,20 @@ EXCERPT_LINES = 6  # long cells are cut to their first and last lines, as nbclie
 class Cell:
     index: int                 # 1-based position in the notebook
     source: str                # what the user wrote
-    python: str                # after magics translation
-    pip: list[magics.PipLine] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    python: str                # what IPython makes of it (`!cmd` -> get_ipython().system('cmd') ...)
+
+
+def transform(source: str) -> str:
+    """IPython's transformation of one cell; source that it cannot read is left to the syntax check."""
+    try:
+        return TransformerManager().transform_cell(source)
+    except (SyntaxError, ValueError):
+        return source
 
 
 def code_cells(nb: nbformat.NotebookNode) -> list[Cell]:
-    cells = []
-    for position, cell in enumerate(nb.cells, start=1):
-        if cell.cell_type != "code":
-            continue
-        out = magics.translate(cell.source, position)
-        cells.append(Cell(position, cell.source, out.source, out.pip, out.warnings))
-    return cells
+    return [Cell(position, cell.source, transform(cell.source))
+            for position, cell in enumerate(nb.cells, start=1) if cell.cell_type == "code"]
 
 
 def excerpt(source: str, max_lines: int = EXCERPT_LINES) -> str:
@@ -46,7 +49,7 @@ def excerpt(source: str, max_lines: int = EXCERPT_LINES) -> str:
 
 
 def parse(cell: Cell, notebook: Path) -> ast.Module:
-    """Parse a translated cell; a syntax error is reported like a failing cell."""
+    """Parse a transformed cell; a syntax error is reported like a failing cell."""
     try:
         return ast.parse(cell.python, filename=f"<cell {cell.index}>")
     except SyntaxError as exc:

@@ -1,7 +1,9 @@
-"""Pass 2: run the generated script in the model's venv, in the source directory.
+"""Pass 2: run the generated script in the build environment, in the notebook's folder.
 
-Its output streams to the build log; its JSON report says which cell failed, or what
-the notebook defined. Messages for the user are worded here.
+The process is started as a Jupyter kernel would be: the environment's bin first on
+PATH, matplotlib's inline backend, no terminal and no stdin, a private IPython profile
+folder. Its output streams to the build log; its JSON report says which cell failed, or
+what the notebook defined. Messages for the user are worded here.
 """
 from __future__ import annotations
 
@@ -25,19 +27,28 @@ _MARK = "---> cell "
 @dataclass
 class Report:
     callables: list[str]
-    data: dict          # example / input_schema, as JSON values
-    outputs: dict       # cell index (str) -> {"stdout", "images", "seconds"}
+    data: dict            # example / input_schema, as JSON values
+    outputs: dict         # cell index (str) -> {"outputs": [nbformat outputs], "execution_count", "seconds"}
+    shell_failures: list  # {"cell", "command", "exit_code"} of each `!cmd` that exited non-zero
 
 
-def run(script: Path, python: Path, source: Source, cells: list[Cell], timeout: float) -> Report:
-    """Run script with python; raise ExecutionError/ContractError with the notebook's own story."""
+def kernel_environment(env_root: Path, report: Path, ipython_dir: Path) -> dict[str, str]:
+    """The process environment of the notebook's run, as a kernel in env_root would have it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.update(PATH=f"{env_root / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}", VIRTUAL_ENV=str(env_root),
+               MPLBACKEND="module://matplotlib_inline.backend_inline", IPYTHONDIR=str(ipython_dir),
+               NBS2I_REPORT=str(report), PYTHONUNBUFFERED="1")
+    return env
+
+
+def run(script: Path, env_root: Path, source: Source, cells: list[Cell], timeout: float) -> Report:
+    """Run script in the environment at env_root; raise ExecutionError/ContractError with the notebook's story."""
     with tempfile.TemporaryDirectory(prefix="nbs2i-run-") as tmp:
         report_path = Path(tmp) / "report.json"
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        env.update(MPLBACKEND="Agg", NBS2I_REPORT=str(report_path), PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen([str(python), str(script)], cwd=source.directory, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        env = kernel_environment(env_root, report_path, Path(tmp) / "ipython")
+        proc = subprocess.Popen([str(env_root / "bin" / "python"), str(script)], cwd=source.directory, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace", start_new_session=True)
         current: list[int] = []
         reader = threading.Thread(target=_relay, args=(proc.stdout, current), daemon=True)
         reader.start()
@@ -57,7 +68,7 @@ def run(script: Path, python: Path, source: Source, cells: list[Cell], timeout: 
         )
     if facts["status"] != "ok":
         raise _error(facts, source, cells)
-    return Report(facts["callables"], facts["data"], facts["outputs"])
+    return Report(facts["callables"], facts["data"], facts["outputs"], facts["shell_failures"])
 
 
 def _relay(stream, current: list[int]) -> None:
@@ -85,7 +96,7 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
         return ExecutionError(
             f"{name}: cell {cell.index} raised {facts['exception']}\n"
             f"  The cell begins:\n{excerpt(cell.source)}\n"
-            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) +
+            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _shell_failures(facts) +
             "\n  Fix the cell so the notebook runs top to bottom in a fresh kernel, then rebuild."
         )
     if kind == "no_predictor":
@@ -105,6 +116,13 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
         )
     return ExecutionError(f"{name}: the notebook's run reported an unknown failure ({kind!r}): {facts}. "
                           "This is a bug in nbs2i; please report it with the build log.")
+
+
+def _shell_failures(facts: dict) -> str:
+    """Earlier `!cmd` failures: a download that failed is often why a later cell raised."""
+    return "".join(f"\n  Earlier, cell {f['cell']}: `{f['command']}` exited with status {f['exit_code']} "
+                   "(Jupyter goes on after a failed command, and so does the build)."
+                   for f in facts.get("shell_failures", []))
 
 
 def _indent(text: str) -> str:

@@ -17,7 +17,7 @@ from .source import Source
 
 
 def build(source: Source, model_name: str, requirements: list[Requirement], packages: list[str],
-          python_version: str, report: Report, artifact_bytes: bytes, installer: str,
+          build_packages: list[str], python_version: str, report: Report, artifact_bytes: bytes, installer: str,
           signing_key: bytes | None) -> dict:
     """The metadata of one build; the service reads the keys named in nbs2i_service.contract."""
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -32,7 +32,8 @@ def build(source: Source, model_name: str, requirements: list[Requirement], pack
         "nbs2i_version": __version__,
         "installer": installer,
         "requirements": [r.text for r in requirements],
-        "packages": packages,
+        "packages": packages,              # the served environment (OUT/venv)
+        "build_packages": build_packages,  # the build environment the notebook ran in
         contract.META_ARTIFACT_SHA256: digest,
         contract.META_HAS_VALIDATOR: contract.VALIDATOR in report.callables,
         contract.META_HAS_BATCH: contract.BATCH_PREDICTOR in report.callables,
@@ -51,19 +52,13 @@ def write_json(path: Path, value: dict) -> None:
 
 
 def executed_notebook(nb: nbformat.NotebookNode, report: Report) -> nbformat.NotebookNode:
-    """The notebook with the build's outputs (text and figures) in place of the saved ones."""
+    """The notebook with the build's outputs in place of the saved ones, as Jupyter would show them:
+    streams, display() outputs, figures, and each cell's result (Out[n])."""
     nb = copy.deepcopy(nb)
-    count = 0
     for position, cell in enumerate(nb.cells, start=1):
         if cell.cell_type != "code":
             continue
-        count += 1
-        cell.execution_count = count
         recorded = report.outputs.get(str(position), {})
-        outputs = []
-        if recorded.get("stdout"):
-            outputs.append(nbformat.v4.new_output("stream", name="stdout", text=recorded["stdout"]))
-        for png in recorded.get("images", []):
-            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": png}))
-        cell.outputs = outputs
+        cell.execution_count = recorded.get("execution_count")
+        cell.outputs = [nbformat.from_dict(output) for output in recorded.get("outputs", [])]
     return nb

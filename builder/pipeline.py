@@ -1,4 +1,5 @@
-"""The one pipeline: notebook -> requirements -> venv -> script -> run -> artifact -> smoke test.
+"""The one pipeline: notebook -> requirements -> build env -> script -> run (IPython) -> artifact
+-> served env -> smoke test.
 
 `nbs2i build`, the s2i assemble script and `nbs2i image` (through assemble) all call build().
 """
@@ -15,7 +16,7 @@ from nbs2i_service import contract, openapi
 from nbs2i_service.config import Config
 
 from . import cells as cells_mod
-from . import convert, execute, metadata, requirements, smoke, source, venv
+from . import convert, environments, execute, metadata, requirements, smoke, source, venv
 from .errors import BuildError
 
 SMOKE_TIMEOUT_S = 300
@@ -49,33 +50,25 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     log(f"Building {src.notebook} into {out}")
     nb = source.read(src)
     cells = cells_mod.code_cells(nb)
-    for cell in cells:
-        for warning in cell.warnings:
-            log(f"warning: {warning}")
     cells_mod.check_syntax(cells, src.notebook)
     reqs = requirements.collect(src, nb)
     log("Requirements: " + (", ".join(r.text for r in reqs) or "none"))
 
     out.mkdir(parents=True, exist_ok=True)
     _copy_service(paths["service"])
-    venv.create(paths["venv"], config)
-    venv.install(paths["venv"], reqs, config)
-    venv.link_service(paths["venv"], paths["service"])
-
     model_dir = paths["model"]
     if model_dir.exists():
         shutil.rmtree(model_dir)
     model_dir.mkdir()
-    with tempfile.TemporaryDirectory(prefix="nbs2i-script-") as tmp:
-        script = Path(tmp) / f"{src.stem}.py"
-        script.write_text(convert.to_script(nb, cells, src, model_dir), encoding="utf-8")
-        log(f"Running the notebook's {len(cells)} code cells (time limit {config.timeout:g} s)")
-        report = execute.run(script, venv.python_of(paths["venv"]), src, cells, config.timeout)
+    with environments.build_environment(reqs, paths["service"], config) as env:
+        report = _run_notebook(nb, cells, src, env, model_dir, config)
+        _, build_packages = venv.describe(env)
+    environments.served_environment(paths["venv"], reqs, build_packages, paths["service"], config)
 
     data = (model_dir / contract.ARTIFACT_FILE).read_bytes()
     python_version, packages = venv.describe(paths["venv"])
-    meta = metadata.build(src, config.model_name or src.stem, reqs, packages, python_version, report, data,
-                          venv.installer(config), config.signing_key)
+    meta = metadata.build(src, config.model_name or src.stem, reqs, packages, build_packages, python_version,
+                          report, data, venv.installer(config), config.signing_key)
     metadata.write_json(model_dir / contract.METADATA_FILE, meta)
     metadata.write_json(model_dir / contract.OPENAPI_FILE, openapi.build_spec(meta))
     nbformat.write(metadata.executed_notebook(nb, report), str(model_dir / contract.EXECUTED_NOTEBOOK_FILE))
@@ -86,6 +79,17 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         log(f"example -> {answer[:200]}")
     log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
     return meta
+
+
+def _run_notebook(nb: nbformat.NotebookNode, cells: list[cells_mod.Cell], src: source.Source, env: Path,
+                  model_dir: Path, config: Config) -> execute.Report:
+    """Pass 2: every cell, with IPython, in the build environment; the artifact lands in model_dir."""
+    with tempfile.TemporaryDirectory(prefix="nbs2i-script-") as tmp:
+        script = Path(tmp) / f"{src.stem}.py"
+        script.write_text(convert.to_script(nb, src, model_dir), encoding="utf-8")
+        log(f"Running the notebook's {len(cells)} code cells with IPython in {src.directory} "
+            f"(time limit {config.timeout:g} s)")
+        return execute.run(script, env, src, cells, config.timeout)
 
 
 def _copy_service(target: Path) -> None:

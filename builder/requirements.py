@@ -1,11 +1,13 @@
 """Pass 1: the notebook's requirements, read statically (no notebook code runs).
 
 Sources, merged: the top-level `requirements` literal, `!pip install` / `%pip install`
-lines, and a requirements.txt beside the notebook.
+lines (found in IPython's transformation of each cell, so a `!pip` inside a string is
+not one), and a requirements.txt beside the notebook, else at the top of SOURCE.
 """
 from __future__ import annotations
 
 import ast
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import nbformat
 from packaging.requirements import InvalidRequirement, Requirement as Pep508
 from packaging.utils import canonicalize_name
+from nbs2i_service.contract import INSTALL_COMMAND
 
 from . import cells as cells_mod
 from .errors import RequirementsError
@@ -29,6 +32,10 @@ _OPTIONS_WITH_VALUE = {
     "-t", "--target", "--prefix", "--root", "--python", "--trusted-host", "--cache-dir", "-e", "--editable",
 }
 VARIABLE = "requirements"
+# IPython's spelling of `!cmd`, `x = !cmd` and `%magic args` after transformation.
+_SHELL_CALLS = {"system", "getoutput"}
+_INSTALL_MAGICS = {"pip", "conda", "mamba"}
+_BODY_MAGICS = {"capture", "time", "timeit", "bash", "sh", "script"}  # %%capture\n!pip install x
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,42 @@ def from_file(path: Path) -> list[Requirement]:
     return found
 
 
+def install_commands(python: str) -> list[list[str]]:
+    """The arguments of every `pip install` a transformed cell would run (pass 1 reads, never runs)."""
+    found = []
+    for command in _commands(python):
+        match = re.match(INSTALL_COMMAND, command.strip())
+        if match and match.group(1) == "install":
+            try:
+                found.append(shlex.split(match.group(2), comments=True))
+            except ValueError:
+                continue  # unbalanced quotes: IPython would fail on it too
+    return found
+
+
+def _commands(python: str) -> list[str]:
+    """Shell command lines in IPython-transformed source: get_ipython().system('cmd') and kin."""
+    try:
+        tree = ast.parse(python)
+    except SyntaxError:
+        return []
+    commands = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)):
+            continue
+        args = [a.value for a in node.args]
+        method = node.func.attr
+        if method in _SHELL_CALLS and args:
+            commands.append(args[0])
+        elif method == "run_line_magic" and len(args) == 2 and args[0] in _INSTALL_MAGICS:
+            commands.append(f"{args[0]} {args[1]}")
+        elif method == "run_cell_magic" and len(args) == 3 and args[0] in _BODY_MAGICS:
+            body = args[2] if args[0] in ("capture", "time", "timeit") else ""
+            commands += _commands(cells_mod.transform(body)) if body else args[2].splitlines()
+    return commands
+
+
 def merge(found: list[Requirement]) -> list[Requirement]:
     """Drop exact repeats; the same package asked for two different ways is an error."""
     by_name: dict[str, Requirement] = {}
@@ -153,11 +196,11 @@ def collect(source: Source, nb: nbformat.NotebookNode) -> list[Requirement]:
     found: list[Requirement] = []
     for cell in cells_mod.code_cells(nb):
         found += _from_cell(cell, source.notebook)
-        for pip in cell.pip:
-            if pip.command == "install":
-                origin = f"{source.notebook.name} cell {cell.index} (pip install)"
-                found += from_pip_args(pip.args, origin, source.directory)
-    txt = source.notebook.parent / "requirements.txt"
-    if txt.is_file():
-        found += from_file(txt)
+        for args in install_commands(cell.python):
+            origin = f"{source.notebook.name} cell {cell.index} (pip install)"
+            found += from_pip_args(args, origin, source.directory)
+    for folder in (source.directory, source.root):
+        if (folder / "requirements.txt").is_file():
+            found += from_file(folder / "requirements.txt")
+            break
     return merge(found)

@@ -1,180 +1,244 @@
 # nbs2i runner: the top of every script nbs2i generates from a notebook (see convert.py).
-# It runs in the model's venv, not the builder's: only the standard library and the
-# service package (nbs2i_service, made importable by the build) are available.
-# It runs the cells in order, records their output, and on success pickles the
-# notebook's predictor/validator/batch_predictor into the model folder. Facts about
-# what happened go to the JSON report at $NBS2I_REPORT; the builder words the messages.
-import base64 as _nbs2i_base64
-import builtins as _nbs2i_builtins
-import io as _nbs2i_io
-import json as _nbs2i_json
-import linecache as _nbs2i_linecache
-import os as _nbs2i_os
-import subprocess as _nbs2i_subprocess
-import sys as _nbs2i_sys
-import time as _nbs2i_time
-import traceback as _nbs2i_traceback
-import warnings as _nbs2i_warnings
+# It runs in the build environment (the notebook's requirements plus IPython), started in
+# the notebook's folder, and runs the cells with IPython's own InteractiveShell, as a
+# Jupyter kernel would: IPython transforms, expands and executes; this file only records
+# what each cell showed and, at the end, pickles the notebook's predictor/validator/
+# batch_predictor into the model folder. Facts go to the JSON report at $NBS2I_REPORT;
+# the builder words the messages. Only the standard library, IPython and the service
+# package (nbs2i_service) are imported here. The notebook's own namespace is IPython's
+# user namespace, so nothing defined here is visible to the notebook.
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
 
-_nbs2i_warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")
-_nbs2i_outputs = {}
-_nbs2i_timer = []
+from IPython.core.compilerop import CachingCompiler
+from IPython.core.displayhook import DisplayHook
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+LOG_PREVIEW_LINES = 10  # a displayed value or Out[n] shows this many lines in the build log
 
 
-class ShellCommandError(RuntimeError):
-    """A `!command` in the notebook exited non-zero."""
+class Outputs:
+    """The current cell's outputs, in order, as nbformat v4 output dicts."""
+
+    def __init__(self):
+        self.by_cell, self.current = {}, None
+
+    def start(self, index):
+        self.current = self.by_cell.setdefault(str(index), {"outputs": []})
+
+    def add(self, output):
+        if self.current is not None:
+            self.current["outputs"].append(output)
+
+    def stream(self, name, text):
+        if self.current is None or not text:
+            return
+        outputs = self.current["outputs"]
+        if outputs and outputs[-1]["output_type"] == "stream" and outputs[-1]["name"] == name:
+            outputs[-1]["text"] += text
+        else:
+            outputs.append({"output_type": "stream", "name": name, "text": text})
+
+    def clear(self):
+        if self.current is not None:
+            self.current["outputs"] = []
 
 
-class _Nbs2iTee:
-    """Writes to the build log and to the current cell's recorded output."""
+OUTPUTS = Outputs()
 
-    def __init__(self, stream):
-        self.stream, self.buffer = stream, None
+
+class Tee:
+    """sys.stdout/sys.stderr: the build log gets everything, the cell's record gets it too."""
+
+    def __init__(self, stream, name):
+        self.stream, self.name = stream, name
 
     def write(self, text):
-        if self.buffer is not None:
-            self.buffer.write(text)
+        OUTPUTS.stream(self.name, text)
         return self.stream.write(text)
-
-    def flush(self):
-        self.stream.flush()
 
     def __getattr__(self, name):
         return getattr(self.stream, name)
 
 
-def _nbs2i_shell(command, capture=False):
-    result = _nbs2i_subprocess.run(command, shell=True, stdout=_nbs2i_subprocess.PIPE,
-                                   stderr=_nbs2i_subprocess.STDOUT, text=True)
-    if not capture:
-        _nbs2i_sys.stdout.write(result.stdout)
-    if result.returncode != 0:
-        raise ShellCommandError(f"shell command {command!r} exited with status {result.returncode}: "
-                                f"{result.stdout.strip()[-500:]}")
-    return result.stdout.splitlines() if capture else None
+def _mime_bundle(data):
+    """A format dict as JSON: bytes (a PNG from some formatters) become base64 text."""
+    return {mime: base64.b64encode(value).decode() if isinstance(value, bytes) else value
+            for mime, value in data.items()}
 
 
-def _nbs2i_timer_start():
-    _nbs2i_timer.append(_nbs2i_time.perf_counter())
+def _log_preview(prefix, data):
+    text = data.get("text/plain")
+    if text:
+        lines = str(text).splitlines()
+        more = f"\n... ({len(lines) - LOG_PREVIEW_LINES} more lines)" if len(lines) > LOG_PREVIEW_LINES else ""
+        sys.__stdout__.write(prefix + "\n".join(lines[:LOG_PREVIEW_LINES]) + more + "\n")
 
 
-def _nbs2i_timer_stop():
-    print(f"Wall time: {_nbs2i_time.perf_counter() - _nbs2i_timer.pop():.3f} s")
+class RecordingPublisher(DisplayPublisher):
+    """display(...) as a kernel sends it: a display_data output of the cell."""
+
+    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+        OUTPUTS.add({"output_type": "display_data", "data": _mime_bundle(data), "metadata": metadata or {}})
+        _log_preview("", data)
+
+    def clear_output(self, wait=False):
+        OUTPUTS.clear()
 
 
-def _nbs2i_env(text):
-    name, sep, value = text.replace("=", " ", 1).partition(" ")
-    if sep:
-        _nbs2i_os.environ[name.strip()] = value.strip()
-    else:
-        print(_nbs2i_os.environ.get(name.strip(), ""))
+class RecordingHook(DisplayHook):
+    """A cell's last expression, as Out[n]: an execute_result output of the cell."""
+
+    def write_output_prompt(self):
+        pass
+
+    def write_format_data(self, format_dict, md_dict=None):
+        count = self.shell.execution_count
+        OUTPUTS.add({"output_type": "execute_result", "execution_count": count,
+                     "data": _mime_bundle(format_dict), "metadata": md_dict or {}})
+        _log_preview(f"Out[{count}]: ", format_dict)
+
+    def finish_displayhook(self):
+        sys.stdout.flush()
+        self._is_active = False
 
 
-def _nbs2i_writefile(name, body, append):
-    with open(name, "a" if append else "w", encoding="utf-8") as handle:
-        handle.write(body)
+class CellCompiler(CachingCompiler):
+    """Names compiled code `<cell N>` (N: the cell's position in the notebook) for tracebacks."""
 
+    cell = 0
 
-def _nbs2i_display(*objects, **_options):
-    for obj in objects:
-        if type(obj).__name__ != "Figure":  # figures are recorded after the cell
-            print(repr(obj))
+    def get_code_name(self, raw_code, transformed_code, number):
+        return f"<cell {self.cell}>"
 
-
-class _Nbs2iIPythonShim:
-    """Serves `from IPython.display import display` when IPython is not in the venv.
-
-    Last on sys.meta_path, so a real IPython wins; present only once the notebook imports it.
-    """
-
-    names = ("IPython", "IPython.display")
-
-    def find_spec(self, name, path=None, target=None):
-        import importlib.util
-
-        return importlib.util.spec_from_loader(name, self) if name in self.names else None
-
-    def create_module(self, spec):
+    def format_code_name(self, name):
         return None
 
-    def exec_module(self, module):
-        module.version_info = (8, 24, 0)  # what matplotlib checks before asking get_ipython()
-        module.get_ipython = lambda: None  # "not inside IPython"
-        module.display = _nbs2i_display
-        module.clear_output = lambda *a, **k: None
-        for name in ("HTML", "Markdown", "Image", "JSON", "Latex", "SVG"):
-            setattr(module, name, lambda data=None, *a, **k: data)
-        if module.__name__ == "IPython":
-            module.__path__ = []
+
+class BuildShell(InteractiveShell):
+    """IPython's shell as a kernel runs it, with a build's choices where a build differs:
+    figures render inline (no GUI), package installs are left to the build, and shell
+    commands run without a terminal."""
+
+    displayhook_class = RecordingHook
+    display_pub_class = RecordingPublisher
+    compiler_class = CellCompiler
+
+    def __init__(self, pip_pattern, **kwargs):
+        super().__init__(**kwargs)
+        self.pip_pattern, self.last_traceback, self.shell_failures = pip_pattern, "", []
+        for name in ("pip", "conda", "mamba"):
+            self.register_magic_function(self._install_magic(name), "line", name)
+
+    def enable_matplotlib(self, gui=None):
+        return super().enable_matplotlib("inline")  # %matplotlib qt/notebook/widget: no screen here
+
+    def enable_gui(self, gui=None):
+        pass
+
+    def _install_magic(self, tool):
+        def magic(line):
+            self.run_command(f"{tool} {line}")
+        magic.__name__ = tool
+        return magic
+
+    def system_piped(self, cmd):
+        """`!cmd`: IPython expands {expr} and $name in the caller's namespace, then we run it."""
+        self.run_command(self.var_expand(cmd, depth=1))
+
+    system = system_piped
+
+    def run_command(self, cmd):
+        if re.match(self.pip_pattern, cmd.strip()):
+            print(f"nbs2i: `{cmd.strip()}` not run: the build installed the notebook's requirements before "
+                  "running it (see the build log).")
+            self.user_ns["_exit_code"] = 0
+            return
+        proc = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True, errors="replace")
+        for line in proc.stdout:
+            sys.stdout.write(line)
+        code = proc.wait()
+        self.user_ns["_exit_code"] = code
+        if code != 0:  # Jupyter goes on too; the builder warns
+            self.shell_failures.append({"cell": self.compile.cell, "command": cmd, "exit_code": code})
+            print(f"---> warning: cell {self.compile.cell}: `{cmd}` exited with status {code}; Jupyter "
+                  "goes on after a failed command, and so does the build", file=sys.__stderr__, flush=True)
+
+    def _showtraceback(self, etype, evalue, stb):
+        self.last_traceback = self.InteractiveTB.stb2text(stb)
+        OUTPUTS.add({"output_type": "error", "ename": etype.__name__ if etype else "Error",
+                     "evalue": str(evalue), "traceback": list(stb)})
+        print(self.last_traceback, file=sys.__stderr__, flush=True)
 
 
-def _nbs2i_install_display():
-    _nbs2i_builtins.display = _nbs2i_display
-    _nbs2i_sys.meta_path.append(_Nbs2iIPythonShim())
+def start_shell(pip_pattern, directory):
+    config = Config()
+    config.HistoryManager.enabled = False  # no sqlite history file in a build
+    config.InteractiveShell.xmode = "Plain"
+    config.InteractiveShell.colors = "nocolor"
+    shell = BuildShell.instance(pip_pattern, config=config)
+    sys.path[0] = directory  # as a kernel started in the notebook's folder
+    try:
+        from matplotlib_inline.config import InlineBackend  # %config InlineBackend.figure_format = 'retina'
+
+        shell.configurables.append(InlineBackend.instance(parent=shell))
+    except ImportError:
+        pass
+    return shell
 
 
-def _nbs2i_figures():
-    """PNGs of the figures a cell left open, then closed (as Jupyter's inline backend does)."""
-    pyplot = _nbs2i_sys.modules.get("matplotlib.pyplot")
-    if pyplot is None:
-        return []
-    images = []
-    for number in pyplot.get_fignums():
-        buffer = _nbs2i_io.BytesIO()
-        pyplot.figure(number).savefig(buffer, format="png")
-        images.append(_nbs2i_base64.b64encode(buffer.getvalue()).decode())
-    pyplot.close("all")
-    return images
+def write_report(**facts):
+    facts["outputs"] = OUTPUTS.by_cell
+    with open(os.environ["NBS2I_REPORT"], "w", encoding="utf-8") as handle:
+        json.dump(facts, handle, default=repr)
 
 
-def _nbs2i_report(**facts):
-    facts["outputs"] = _nbs2i_outputs
-    with open(_nbs2i_os.environ["NBS2I_REPORT"], "w", encoding="utf-8") as handle:
-        _nbs2i_json.dump(facts, handle)
+def run_cells(shell, cells):
+    """Run each cell as Jupyter would; stop at the first that fails. Returns the failure or None."""
+    for count, (index, source) in enumerate(cells, start=1):
+        print(f"---> cell {index}", file=sys.__stderr__, flush=True)
+        shell.compile.cell = index
+        OUTPUTS.start(index)
+        OUTPUTS.current["execution_count"] = count
+        started = time.perf_counter()
+        result = shell.run_cell(source, store_history=True)
+        OUTPUTS.current["seconds"] = round(time.perf_counter() - started, 3)
+        error = result.error_before_exec or result.error_in_exec
+        if error is not None:
+            return {"kind": "cell", "cell": index, "exception": f"{type(error).__name__}: {error}".rstrip(": "),
+                    "traceback": shell.last_traceback}
+    return None
 
 
-def _nbs2i_notebook_traceback(exc):
-    """The traceback from the notebook's frames only: the runner's own frames are dropped."""
-    frames = [f for f in _nbs2i_traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
-    text = "".join(_nbs2i_traceback.format_list(frames))
-    return "Traceback (most recent call last):\n" + text + "".join(_nbs2i_traceback.format_exception_only(exc))
+def pickle_by_value(root):
+    """Modules imported from the user's repository travel inside the artifact, by value; the
+    results of `files = !ls` (IPython's SList, LSString) travel as the list and str they are,
+    so serving never needs IPython for them."""
+    import copyreg
 
-
-def _nbs2i_run(cells, namespace):
-    tee = _Nbs2iTee(_nbs2i_sys.stdout)
-    _nbs2i_sys.stdout = tee
-    for index, source in cells:
-        filename = f"<cell {index}>"
-        _nbs2i_linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        print(f"---> cell {index}", file=_nbs2i_sys.stderr, flush=True)
-        tee.buffer = _nbs2i_io.StringIO()
-        started = _nbs2i_time.perf_counter()
-        try:
-            exec(compile(source, filename, "exec"), namespace)
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt in a cell fail the build too
-            _nbs2i_outputs[index] = {"stdout": tee.buffer.getvalue(), "images": _nbs2i_figures()}
-            _nbs2i_report(status="error", kind="cell", cell=index,
-                          exception=_nbs2i_traceback.format_exception_only(exc)[-1].strip(),
-                          traceback=_nbs2i_notebook_traceback(exc))
-            _nbs2i_sys.exit(3)
-        _nbs2i_outputs[index] = {"stdout": tee.buffer.getvalue(), "images": _nbs2i_figures(),
-                                 "seconds": round(_nbs2i_time.perf_counter() - started, 3)}
-    tee.buffer = None
-
-
-def _nbs2i_by_value(source_dir):
-    """Modules imported from the user's repository travel inside the artifact, by value."""
     import cloudpickle
+    from IPython.utils.text import LSString, SList
 
-    prefix = _nbs2i_os.path.realpath(_nbs2i_sys.prefix)
-    for name, module in list(_nbs2i_sys.modules.items()):
-        path = _nbs2i_os.path.realpath(getattr(module, "__file__", None) or "/")
-        if "." in name or not path.startswith(source_dir + _nbs2i_os.sep) or path.startswith(prefix):
-            continue
-        cloudpickle.register_pickle_by_value(module)
+    copyreg.pickle(SList, lambda value: (list, (list(value),)))
+    copyreg.pickle(LSString, lambda value: (str, (str(value),)))
+
+    prefix = os.path.realpath(sys.prefix) + os.sep
+    for name, module in list(sys.modules.items()):
+        path = os.path.realpath(getattr(module, "__file__", None) or "/")
+        if "." not in name and path.startswith(root + os.sep) and not path.startswith(prefix):
+            cloudpickle.register_pickle_by_value(module)
 
 
-def _nbs2i_finish(namespace, model_dir, source_dir):
+def finish(namespace, model_dir, root):
+    """Check what the notebook defined and pickle it; the report says what went wrong."""
     from nbs2i_service import artifact, contract
 
     found = {}
@@ -182,36 +246,38 @@ def _nbs2i_finish(namespace, model_dir, source_dir):
         if name not in namespace:
             continue
         if not callable(namespace[name]):
-            return _nbs2i_report(status="error", kind="not_callable", name=name,
-                                 type=type(namespace[name]).__name__)
+            return {"kind": "not_callable", "name": name, "type": type(namespace[name]).__name__}
         found[name] = namespace[name]
     if contract.PREDICTOR not in found:
-        return _nbs2i_report(status="error", kind="no_predictor", name=contract.PREDICTOR)
-    data_names = {}
+        return {"kind": "no_predictor", "name": contract.PREDICTOR}
+    data = {}
     for name in (contract.EXAMPLE, contract.INPUT_SCHEMA):
         if name in namespace:
             try:
-                data_names[name] = _nbs2i_json.loads(_nbs2i_json.dumps(namespace[name], allow_nan=False))
+                data[name] = json.loads(json.dumps(namespace[name], allow_nan=False))
             except (TypeError, ValueError) as exc:
-                return _nbs2i_report(status="error", kind="not_json", name=name, exception=str(exc))
-    _nbs2i_by_value(source_dir)
+                return {"kind": "not_json", "name": name, "exception": str(exc)}
+    pickle_by_value(root)
     try:
-        data = artifact.dumps(found)
+        pickled = artifact.dumps(found)
     except Exception:
         for name, obj in found.items():  # name the object that cannot travel
             try:
                 artifact.dumps({name: obj})
             except Exception as exc:
-                return _nbs2i_report(status="error", kind="unpicklable", name=name,
-                                     exception=f"{type(exc).__name__}: {exc}")
+                return {"kind": "unpicklable", "name": name, "exception": f"{type(exc).__name__}: {exc}"}
         raise
-    with open(_nbs2i_os.path.join(model_dir, contract.ARTIFACT_FILE), "wb") as handle:
-        handle.write(data)
-    _nbs2i_report(status="ok", callables=sorted(found), data=data_names)
+    with open(os.path.join(model_dir, contract.ARTIFACT_FILE), "wb") as handle:
+        handle.write(pickled)
+    return {"callables": sorted(found), "data": data}
 
 
-def _nbs2i_main(cells, model_dir, source_dir):
-    _nbs2i_install_display()
-    namespace = _nbs2i_sys.modules["__main__"].__dict__
-    _nbs2i_run(cells, namespace)
-    _nbs2i_finish(namespace, model_dir, source_dir)
+def main(cells, model_dir, root, pip_pattern):
+    sys.stdout, sys.stderr = Tee(sys.stdout, "stdout"), Tee(sys.stderr, "stderr")
+    shell = start_shell(pip_pattern, os.getcwd())
+    failure = run_cells(shell, cells)
+    OUTPUTS.current = None
+    facts = failure or finish(shell.user_ns, model_dir, root)
+    status = "error" if "kind" in facts else "ok"
+    write_report(status=status, shell_failures=shell.shell_failures, **facts)
+    sys.exit(3 if status == "error" else 0)

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 from .errors import SmokeTestError
+
+_MISSING = re.compile(r"No module named '([\w.]+)'")
 
 
 def run(python: Path, model_dir: Path, timeout: float) -> str:
@@ -19,7 +22,20 @@ def run(python: Path, model_dir: Path, timeout: float) -> str:
         raise SmokeTestError(f"The smoke test did not finish in {timeout:g} s: loading the model or "
                              "predicting the example hangs. Check predictor(example) in the notebook.") from None
     if result.returncode != 0:
-        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        raise SmokeTestError("The built model failed its smoke test in a fresh process:\n    "
-                             + "\n    ".join(detail[-20:]))
+        text = result.stderr.strip() or result.stdout.strip()
+        raise SmokeTestError("The built model failed its smoke test in a fresh process of the served "
+                             "environment:\n    " + "\n    ".join(text.splitlines()[-20:]) + _missing_hint(text))
     return result.stdout.strip()
+
+
+def _missing_hint(text: str) -> str:
+    """The notebook ran with a module that serving does not have: say which, and what to do."""
+    found = _MISSING.findall(text)
+    if not found:
+        return ""
+    module = found[-1].split(".")[0]
+    return (f"\n  The model needs the module '{module}' to load or predict, and the served environment "
+            f"(OUT/venv) does not have it: the notebook ran in a build environment that also holds IPython "
+            f"and other notebook tooling, which are never served. If '{module}' is notebook tooling "
+            f"(IPython's display(), widgets ...), keep it out of predictor/validator and the objects they "
+            f"use; otherwise add the package that provides '{module}' to the notebook's requirements.")

@@ -12,7 +12,8 @@ from .errors import SourceError
 @dataclass(frozen=True)
 class Source:
     notebook: Path     # absolute path of the notebook
-    directory: Path    # where it runs: relative data paths resolve here
+    directory: Path    # the notebook's folder: it runs here, as a kernel started beside it would
+    root: Path         # SOURCE: the repository; its modules travel with the model by value
 
     @property
     def stem(self) -> str:
@@ -25,7 +26,7 @@ def locate(source: str | Path, notebook: str | None = None) -> Source:
     if path.is_file():
         if notebook:
             raise SourceError(f"{path} is a file; --notebook/NBS2I_NOTEBOOK only applies when SOURCE is a directory.")
-        return Source(path, path.parent)
+        return Source(path, path.parent, path.parent)
     if not path.is_dir():
         raise SourceError(f"{source} does not exist. Pass a directory (a checkout) or a .ipynb file.")
     if notebook:
@@ -34,10 +35,10 @@ def locate(source: str | Path, notebook: str | None = None) -> Source:
             raise SourceError(
                 f"Notebook {notebook} not found in {path}. Found: {', '.join(_candidates(path)) or 'no notebooks'}."
             )
-        return Source(chosen, path)
+        return Source(chosen, chosen.parent, path)
     found = _candidates(path)
     if len(found) == 1:
-        return Source(path / found[0], path)
+        return Source(path / found[0], path, path)
     if not found:
         raise SourceError(f"No *.ipynb in {path}. Add the notebook at the top of the repository, or name it with --notebook.")
     raise SourceError(

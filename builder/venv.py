@@ -1,8 +1,7 @@
-"""The model's virtualenv: created with uv when present (far faster), else venv + pip.
+"""Virtualenvs, created with uv when present (far faster), else venv + pip.
 
 Index settings (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS, PIP_CERT) reach
-whichever installer runs. No notebook tooling goes in: only the notebook's requirements
-and what the service needs at run time.
+whichever installer runs. What goes into which environment is environments.py's choice.
 """
 from __future__ import annotations
 
@@ -18,9 +17,6 @@ from nbs2i_service.config import Config
 from .errors import RequirementsError
 from .requirements import Requirement
 
-# What the service imports at run time (service_skeleton/); nothing from Jupyter.
-SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18",
-                        "fastjsonschema>=2.19", "redis>=5")  # redis: the stream worker (NBS2I_MODE=stream)
 OUTPUT_TAIL_LINES = 25
 # Installer summary lines worth keeping in the build log (uv's, then pip's).
 _SUMMARY = ("Resolved ", "Prepared ", "Installed ", "Successfully installed ")
@@ -50,21 +46,27 @@ def _env(config: Config) -> dict[str, str]:
     return env
 
 
-def create(venv: Path, config: Config) -> None:
-    """Create a fresh venv at venv (a venv is not relocatable: this path is its run path)."""
+def create(venv: Path, config: Config, seed: bool = False) -> None:
+    """Create a fresh venv at venv (a venv is not relocatable: this path is its run path).
+
+    seed: put pip in it too (uv's venvs have none), so the notebook's `!pip list` sees it.
+    """
     base = config.python or getattr(sys, "_base_executable", sys.executable)
     if venv.exists():
         shutil.rmtree(venv)
     if installer(config) == "uv":
-        cmd = ["uv", "venv", "--quiet", "--python", base, str(venv)]
+        cmd = ["uv", "venv", "--quiet", "--python", base, str(venv)] + (["--seed"] if seed else [])
+        if config.cache_dir:
+            cmd += ["--cache-dir", str(config.cache_dir)]
     else:
         cmd = [base, "-m", "venv", str(venv)]
     _run(cmd, config, "creating the virtualenv " + str(venv))
 
 
-def install(venv: Path, requirements: list[Requirement], config: Config) -> None:
-    """Install the notebook's requirements and the service's run-time packages into venv."""
-    specs = [r.text for r in requirements] + list(SERVICE_REQUIREMENTS)
+def install(venv: Path, specs: list[str], config: Config, requirements: list[Requirement], label: str,
+            constraints: Path | None = None) -> None:
+    """Install specs into venv (label names it in the log); requirements, the notebook's, are named
+    when the install fails; constraints pins versions."""
     if installer(config) == "uv":
         cmd = ["uv", "pip", "install", "--python", str(python_of(venv))]
         if config.cache_dir:
@@ -81,9 +83,11 @@ def install(venv: Path, requirements: list[Requirement], config: Config) -> None
         cmd = [str(python_of(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
         if config.cache_dir:
             cmd += ["--cache-dir", str(config.cache_dir)]
+    if constraints is not None:
+        cmd += ["--constraint", str(constraints)]
     names = ", ".join(r.text for r in requirements) or "(none from the notebook)"
     started = time.monotonic()
-    _run(cmd + specs, config, f"installing the requirements {names}", requirements)
+    _run(cmd + specs, config, f"installing the requirements {names} into {label}", requirements)
     print(f"---> installed in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 

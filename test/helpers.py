@@ -64,6 +64,19 @@ def build_notebook(root: Path, *cells: str, **env: str) -> Path:
     return root / "out"
 
 
+# What no served environment holds (OUT/venv): the notebook tooling stays in the build.
+NOTEBOOK_TOOLING = {"ipython", "ipykernel", "nbconvert", "nbformat", "jupyter", "jupyter-core", "jupyter-client",
+                    "notebook", "jupyterlab", "nbclient"}
+
+
+def served_distributions(out: Path) -> set[str]:
+    """Lower-cased names of every distribution installed in OUT/venv, as its own Python sees them."""
+    code = "import importlib.metadata as m; print('\\n'.join(d.metadata['Name'] for d in m.distributions()))"
+    listing = subprocess.run([str(out / "venv" / "bin" / "python"), "-c", code], capture_output=True, text=True,
+                             check=True, cwd="/")
+    return {line.strip().lower() for line in listing.stdout.splitlines() if line.strip()}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

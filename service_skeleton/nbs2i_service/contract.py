@@ -24,6 +24,12 @@ EXAMPLE = "example"
 INPUT_SCHEMA = "input_schema"
 CALLABLES = (PREDICTOR, VALIDATOR, BATCH_PREDICTOR)
 
+# A package installer's command line in a notebook (`!pip install x`, `%pip install x`,
+# `!{sys.executable} -m pip install x`, `!conda install -y x`): pass 1 reads its packages as
+# requirements, and the build's run of the notebook leaves it out. Groups: command, arguments.
+INSTALL_COMMAND = (r"^(?:\S*python[\d.]*\s+-m\s+pip|\{sys\.executable\}\s+-m\s+pip|pip3?|conda|mamba|micromamba"
+                   r"|uv\s+pip)\s+(install|uninstall)\b\s*(.*)$")
+
 # metadata.json keys the service reads; the builder writes them all.
 META_MODEL_NAME = "model_name"
 META_BUILD_ID = "build_id"

@@ -18,12 +18,21 @@ FAILURES = {
     "cell_raises": (
         ["# md: intro", "import math", "def helper(v):\n    return 1 / v", "weights = [1, 2]\nscale = helper(0)\nprint(scale)",
          "def predictor(s):\n    return s"],
-        ["cell 4 raised ZeroDivisionError: division by zero", "weights = [1, 2]", 'File "<cell 3>", line 2, in helper',
-         'File "<cell 4>", line 2, in <module>', "Fix the cell"]),
+        ["cell 4 raised ZeroDivisionError: division by zero", "weights = [1, 2]", "File <cell 3>:2 in helper",
+         "File <cell 4>:2\n", "scale = helper(0)", "Fix the cell"]),
     "syntax_error": (["x = 1", "def predictor(s)\n    return s"],
                      ["cell 2 has a syntax error at line 1", "def predictor(s)"]),
-    "shell_escape_fails": (["!exit 3", "def predictor(s):\n    return s"],
-                           ["cell 1 raised ShellCommandError: shell command 'exit 3' exited with status 3"]),
+    "failed_download_before_the_error": (
+        ["!exit 7", "data = open('data.csv').read()", "def predictor(s):\n    return s"],
+        ["cell 2 raised FileNotFoundError", "Earlier, cell 1: `exit 7` exited with status 7"]),
+    "unknown_cell_magic": (["x = 1", "%%sql\nSELECT 1", "def predictor(s):\n    return s"],
+                           ["cell 2 raised UsageError: Cell magic `%%sql` not found."]),
+    "unknown_line_magic": (["%not_a_magic 3", "def predictor(s):\n    return s"],
+                           ["cell 1 raised UsageError: Line magic function `%not_a_magic` not found."]),
+    "artifact_needs_ipython": (
+        ["from IPython.display import display", "def predictor(s):\n    display(s)\n    return s", "example = 1"],
+        ["failed its smoke test in a fresh process of the served environment", "No module named 'IPython'",
+         "The model needs the module 'IPython'", "keep it out of predictor/validator"]),
     "unpicklable_predictor": (
         ["import threading\nlock = threading.Lock()", "def predictor(s):\n    with lock:\n        return s"],
         ["'predictor' cannot be serialized with cloudpickle", "lock", "Create that resource inside the function"]),

@@ -7,7 +7,7 @@ import pytest
 import os
 from pathlib import Path
 
-from test.helpers import REPO, Service, build_env, nbs2i, request
+from test.helpers import NOTEBOOK_TOOLING, REPO, Service, build_env, nbs2i, request, served_distributions
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +75,7 @@ def test_example_builds_and_answers(name, tmp_path):
         env["PIP_FIND_LINKS"] = "/opt/wheels"
     result = nbs2i("build", str(REPO / "examples" / name), "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
+    assert not served_distributions(out) & NOTEBOOK_TOOLING
     with Service(out, workers=1) as svc:
         status, _, body = request(svc.url + "/metadata")
         assert body["model_name"] == name

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import nbformat
 import pytest
 
-from test.helpers import Service, request
+from test.helpers import NOTEBOOK_TOOLING, Service, request, served_distributions
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,12 @@ def test_build_output_layout_and_metadata(kmeans_out):
     assert len(meta["artifact_sha256"]) == 64 and meta["built_at"].endswith("Z")
     assert meta["python_version"].startswith("3.")
     names = {p.split("==")[0].lower() for p in meta["packages"]}
-    assert not names & {"nbformat", "nbconvert", "jupyter", "ipykernel", "jupyter-core", "nbs2i"}
+    assert not names & (NOTEBOOK_TOOLING | {"nbs2i"})
+    assert served_distributions(kmeans_out) == names  # metadata tells the truth about OUT/venv
+    ran_with = {p.split("==")[0].lower(): p for p in meta["build_packages"]}
+    assert "ipython" in ran_with and "scikit-learn==1.5.2" in meta["build_packages"]
+    for package in meta["packages"]:  # served with the versions the notebook ran with
+        assert ran_with.get(package.split("==")[0].lower(), package) == package
     assert (kmeans_out / "service" / "gunicorn.conf.py").is_file()
     assert json.loads((kmeans_out / "model" / "openapi.json").read_text())["openapi"] == "3.1.0"
 
@@ -42,6 +47,9 @@ def test_executed_notebook_keeps_outputs(kmeans_out):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert any(o.output_type == "stream" and "inertia:" in o.text for o in outputs)
     assert any(o.output_type == "display_data" and "image/png" in o.data for o in outputs)
+    results = [o for o in outputs if o.output_type == "execute_result"]  # Out[n], as Jupyter shows it
+    assert results and all(o.execution_count and "text/plain" in o.data for o in results)
+    assert [c.execution_count for c in nb.cells if c.cell_type == "code"] == list(range(1, 7))
 
 
 def test_predict_good_rejected_malformed(service):

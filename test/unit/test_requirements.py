@@ -89,3 +89,28 @@ def test_syntax_error_is_reported_before_anything_runs(tmp_path):
 def test_unsupported_option_in_requirements_txt(tmp_path):
     with pytest.raises(RequirementsError, match="--index-url is not supported in requirements.txt"):
         collect(tmp_path, "x = 1", txt="--index-url https://example.invalid/simple\nnumpy\n")
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("%%capture\n!pip install -q tabulate", ["tabulate"]),
+    ("import sys\n!{sys.executable} -m pip install six==1.16.0  # pinned", ["six==1.16.0"]),
+    ("%%bash\npip install requests\necho done", ["requests"]),
+    ("if True:\n    !pip install pyyaml", ["pyyaml"]),
+    ("!conda install -y -c conda-forge tabulate", ["tabulate"]),
+    ("!pip list\n!pip freeze > frozen.txt", []),
+])
+def test_install_lines_as_ipython_reads_them(tmp_path, cell, expected):
+    assert collect(tmp_path, cell) == expected
+
+
+def test_install_lines_inside_strings_are_text(tmp_path):
+    assert collect(tmp_path, 'NOTE = """\n!pip install nothing\n%pip install nothing-either\n"""') == []
+
+
+def test_requirements_txt_at_the_root_serves_a_notebook_in_a_subfolder(tmp_path):
+    write_notebook(tmp_path / "sub", "x = 1", name="train.ipynb")
+    (tmp_path / "requirements.txt").write_text("tabulate\n")
+    src = source.locate(tmp_path, "sub/train.ipynb")
+    assert [r.text for r in requirements.collect(src, source.read(src))] == ["tabulate"]
+    (tmp_path / "sub" / "requirements.txt").write_text("six\n")  # beside the notebook wins
+    assert [r.text for r in requirements.collect(src, source.read(src))] == ["six"]

@@ -37,3 +37,9 @@ def test_unreadable_notebook(tmp_path):
     (tmp_path / "bad.ipynb").write_text("{not json")
     with pytest.raises(SourceError, match="is not a readable notebook"):
         source.read(source.locate(tmp_path))
+
+
+def test_notebook_in_a_subfolder_runs_there(tmp_path):
+    path = write_notebook(tmp_path / "sub", "x = 1", name="train.ipynb")
+    found = source.locate(tmp_path, "sub/train.ipynb")
+    assert (found.notebook, found.directory, found.root) == (path, tmp_path / "sub", tmp_path)

@@ -1,0 +1,75 @@
+"""The two environments of a build (design.md): where the notebook runs, and what serves it.
+
+The build environment is the notebook's requirements plus IPython, as a Jupyter kernel's
+environment would be; it is temporary and never part of OUT. The served environment
+(OUT/venv) holds the notebook's requirements and the service's packages, pinned to the
+versions the notebook ran with, and no notebook tooling. Both install from one package
+cache, so the second costs links, not downloads.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from nbs2i_service.config import Config
+from packaging.requirements import Requirement as Pep508
+from packaging.utils import canonicalize_name
+
+from . import venv
+from .requirements import Requirement
+
+# What the service imports at run time (service_skeleton/); nothing from Jupyter.
+SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18",
+                        "fastjsonschema>=2.19", "redis>=5")  # redis: the stream worker (NBS2I_MODE=stream)
+# What runs the cells: IPython 8, because 9 removed what many notebooks still import
+# (`from IPython.display import set_matplotlib_formats`); a notebook that asks for an
+# ipython of its own gets that one. nbformat: `%run other.ipynb` reads notebooks with it.
+BUILD_REQUIREMENTS = ("ipython>=8.18,<9", "nbformat>=5.9")
+# Notebook tooling: kept out of the served environment even when a notebook names it.
+TOOLING = frozenset({"ipython", "ipykernel", "ipywidgets", "jupyter", "jupyterlab", "notebook", "nbconvert",
+                     "nbformat", "nbclient", "jupyter-client", "jupyter-core", "jupyter-server", "voila"})
+
+
+def _log(message: str) -> None:
+    print(f"---> {message}", file=sys.stderr, flush=True)
+
+
+def build_specs(requirements: list[Requirement]) -> list[str]:
+    """The build environment: the notebook's requirements, the service's, and IPython unless named."""
+    named = {r.name for r in requirements}
+    extra = [s for s in BUILD_REQUIREMENTS if canonicalize_name(Pep508(s).name) not in named]
+    return [r.text for r in requirements] + list(SERVICE_REQUIREMENTS) + extra
+
+
+def served_specs(requirements: list[Requirement]) -> list[str]:
+    """The served environment: the notebook's requirements less its tooling, and the service's."""
+    dropped = [r.text for r in requirements if r.name in TOOLING]
+    if dropped:
+        _log(f"Not installed in the served environment (notebook tooling): {', '.join(dropped)}")
+    return [r.text for r in requirements if r.name not in TOOLING] + list(SERVICE_REQUIREMENTS)
+
+
+@contextlib.contextmanager
+def build_environment(requirements: list[Requirement], service_dir: Path, config: Config) -> Iterator[Path]:
+    """A temporary venv to run the notebook in; yields its root, removes it afterwards."""
+    with tempfile.TemporaryDirectory(prefix="nbs2i-build-env-") as tmp:
+        env = Path(tmp) / "env"
+        venv.create(env, config, seed=True)
+        venv.install(env, build_specs(requirements), config, requirements, "the build environment")
+        venv.link_service(env, service_dir)
+        yield env
+
+
+def served_environment(target: Path, requirements: list[Requirement], pins: list[str], service_dir: Path,
+                       config: Config) -> None:
+    """OUT/venv with the versions the notebook ran with (pins: name==version of the build environment)."""
+    venv.create(target, config)
+    with tempfile.NamedTemporaryFile("w", prefix="nbs2i-pins-", suffix=".txt") as constraints:
+        constraints.write("\n".join(pins) + "\n")
+        constraints.flush()
+        venv.install(target, served_specs(requirements), config, requirements, "the served environment",
+                     Path(constraints.name))
+    venv.link_service(target, service_dir)
