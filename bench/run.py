@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -32,11 +33,56 @@ def log(message: str) -> None:
     print(f"---> {message}", file=sys.stderr, flush=True)
 
 
-def build(example: str, out: Path, **env: str) -> float:
+# The last landed nbs2i before the build ran cells with IPython in a build environment of
+# its own (one venv, cells translated by hand): the "before" of the warm-build comparison.
+BEFORE_IPYTHON = "e04e22b"
+BUILD_ROUNDS = 3
+
+
+def build(example: str, out: Path, tool: str = NBS2I, **env: str) -> float:
     started = time.monotonic()
-    subprocess.run([NBS2I, "build", str(REPO / "examples" / example), "--out", str(out)], check=True,
+    subprocess.run([tool, "build", str(REPO / "examples" / example), "--out", str(out)], check=True,
                    env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.monotonic() - started
+
+
+def nbs2i_before() -> str | None:
+    """nbs2i as of BEFORE_IPYTHON, in a venv of its own; None when the clone lacks that commit."""
+    src, venv = WORK / "before-src", WORK / "before-venv"
+    tool = venv / "bin" / "nbs2i"
+    if tool.exists():
+        return str(tool)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", BEFORE_IPYTHON], capture_output=True)
+    if archive.returncode != 0:
+        log(f"commit {BEFORE_IPYTHON} is not in this clone: no before/after build comparison")
+        return None
+    src.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+    subprocess.run(["uv", "venv", "-q", str(venv)], check=True)
+    subprocess.run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-e", str(src)], check=True)
+    return str(tool)
+
+
+def warm_builds() -> dict:
+    """kmeans with a warm cache, before and after the two environments, interleaved in rounds; medians.
+    After's own stage timings (metadata.json build_seconds) give the served environment's cost."""
+    log(f"warm builds (kmeans): before and after, {BUILD_ROUNDS} interleaved rounds")
+    tools = {"after": NBS2I, "before": nbs2i_before()}
+    tools = {label: tool for label, tool in tools.items() if tool}
+    env = {"NBS2I_CACHE_DIR": str(WORK / "cache-warm")}
+    for label, tool in tools.items():  # warm the cache for each
+        build("kmeans", WORK / f"warm-{label}", tool, **env)
+    seconds: dict[str, list[float]] = {label: [] for label in tools}
+    stages: list[dict] = []
+    for _ in range(BUILD_ROUNDS):
+        for label, tool in tools.items():
+            seconds[label].append(build("kmeans", WORK / f"warm-{label}", tool, **env))
+            if label == "after":
+                meta = json.loads((WORK / "warm-after" / "model" / "metadata.json").read_text())
+                stages.append(meta["build_seconds"])
+    result = {label: statistics.median(values) for label, values in seconds.items()}
+    result["stages"] = {name: statistics.median(s[name] for s in stages) for name in stages[0]}
+    return result
 
 
 def build_times() -> dict:
@@ -181,6 +227,7 @@ def main() -> None:
         "memory": memory(outs["kmeans"]),
         "threads": threads_effect(outs["kmeans"]),
         "builds": build_times(),
+        "warm_builds": warm_builds(),
     }
     results["images"] = image_sizes(results)
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -60,15 +61,20 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     if model_dir.exists():
         shutil.rmtree(model_dir)
     model_dir.mkdir()
+    seconds, mark = {}, time.monotonic()
     with environments.build_environment(reqs, paths["service"], config) as env:
+        seconds["build_environment"], mark = _since(mark)
         report = _run_notebook(nb, cells, src, env, model_dir, config)
         _, build_packages = venv.describe(env)
+        seconds["notebook"], mark = _since(mark)
     environments.served_environment(paths["venv"], reqs, build_packages, paths["service"], config)
+    seconds["served_environment"], mark = _since(mark)
 
     data = (model_dir / contract.ARTIFACT_FILE).read_bytes()
     python_version, packages = venv.describe(paths["venv"])
     meta = metadata.build(src, config.model_name or src.stem, reqs, packages, build_packages, python_version,
                           report, data, venv.installer(config), config.signing_key)
+    meta["build_seconds"] = seconds
     metadata.write_json(model_dir / contract.METADATA_FILE, meta)
     metadata.write_json(model_dir / contract.OPENAPI_FILE, openapi.build_spec(meta))
     nbformat.write(metadata.executed_notebook(nb, report), str(model_dir / contract.EXECUTED_NOTEBOOK_FILE))
@@ -79,6 +85,12 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         log(f"example -> {answer[:200]}")
     log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
     return meta
+
+
+def _since(mark: float) -> tuple[float, float]:
+    """(seconds since mark, rounded; a new mark) for the stage timings in metadata.json."""
+    now = time.monotonic()
+    return round(now - mark, 2), now
 
 
 def _run_notebook(nb: nbformat.NotebookNode, cells: list[cells_mod.Cell], src: source.Source, env: Path,
