@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 NBS2I := $(VENV)/bin/nbs2i
 # uv trusts the system CA store, as pip does (not only the roots it bundles)
-export UV_NATIVE_TLS ?= 1
+export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: help setup demo test test-unit images bench clean
 

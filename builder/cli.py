@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--notebook", help="notebook file in SOURCE (default: NBS2I_NOTEBOOK, or the only one)")
     build.add_argument("--timeout", type=float, help="seconds the notebook may run (default: NBS2I_TIMEOUT or 3600)")
     build.add_argument("--model-name", help="name served and recorded (default: NBS2I_MODEL_NAME or the notebook's stem)")
+    build.add_argument("--relax-pins", action="store_true", default=None,
+                       help="install every exact pin (==V) as a lower bound (>=V), for notebooks pinned to versions "
+                            "older than the build's Python (default: NBS2I_RELAX_PINS)")
 
     srv = sub.add_parser("serve", help="serve a built OUT with gunicorn")
     srv.add_argument("out")
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config()
         if args.command == "build":
             overrides = {k: v for k, v in (("notebook", args.notebook), ("timeout", args.timeout),
-                                           ("model_name", args.model_name)) if v is not None}
+                                           ("model_name", args.model_name), ("relax_pins", args.relax_pins))
+                         if v is not None}
             pipeline.build(args.source, Path(args.out), dataclasses.replace(config, **overrides))
         elif args.command == "serve":
             serve.exec_service(Path(args.out), args.port, args.workers, args.host)
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             image.build(Path(args.source), args.tag, args.builder, None if args.single_stage else args.runtime,
                         args.engine, args.incremental, args.dockerfile_only)
         elif args.command == "requirements":
-            for req in pipeline.read_requirements(source.locate(args.notebook, config.notebook)):
+            for req in pipeline.read_requirements(source.locate(args.notebook, config.notebook), config):
                 print(req.text)
     except (BuildError, ConfigError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ cache, so the second costs links, not downloads.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +20,8 @@ from packaging.requirements import Requirement as Pep508
 from packaging.utils import canonicalize_name
 
 from . import venv
-from .requirements import Requirement
+from .reqfile import Indexes
+from .requirements import Requirement, install_args
 
 # What the service imports at run time (service_skeleton/); nothing from Jupyter.
 SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18",
@@ -41,7 +43,7 @@ def build_specs(requirements: list[Requirement]) -> list[str]:
     """The build environment: the notebook's requirements, the service's, and IPython unless named."""
     named = {r.name for r in requirements}
     extra = [s for s in BUILD_REQUIREMENTS if canonicalize_name(Pep508(s).name) not in named]
-    return [r.text for r in requirements] + list(SERVICE_REQUIREMENTS) + extra
+    return install_args(requirements) + list(SERVICE_REQUIREMENTS) + extra
 
 
 def served_specs(requirements: list[Requirement]) -> list[str]:
@@ -49,7 +51,24 @@ def served_specs(requirements: list[Requirement]) -> list[str]:
     dropped = [r.text for r in requirements if r.name in TOOLING]
     if dropped:
         _log(f"Not installed in the served environment (notebook tooling): {', '.join(dropped)}")
-    return [r.text for r in requirements if r.name not in TOOLING] + list(SERVICE_REQUIREMENTS)
+    return install_args([r for r in requirements if r.name not in TOOLING]) + list(SERVICE_REQUIREMENTS)
+
+
+def with_indexes(config: Config, indexes: Indexes) -> Config:
+    """Index options from a requirements file apply unless the environment names an index, which wins."""
+    env_sets = config.index_url or config.extra_index_urls
+    if indexes.origin and env_sets:
+        _log(f"Package index: the environment's (PIP_INDEX_URL / PIP_EXTRA_INDEX_URL); the index options of "
+             f"{indexes.origin} are not used")
+    elif indexes.origin:
+        config = dataclasses.replace(config, index_url=indexes.index_url or config.index_url,
+                                     extra_index_urls=config.extra_index_urls + tuple(indexes.extra_index_urls))
+    if indexes.find_links:
+        config = dataclasses.replace(config, find_links=config.find_links + tuple(indexes.find_links))
+    _log("Package index: " + (config.index_url or "the installer's default (PyPI)")
+         + "".join(f", then {url}" for url in config.extra_index_urls)
+         + (f" (from {indexes.origin})" if indexes.origin and not env_sets else ""))
+    return config
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import imports
 from .cells import Cell, excerpt
 from .errors import ContractError, ExecutionError
 from .source import Source
@@ -96,7 +98,7 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
         return ExecutionError(
             f"{name}: cell {cell.index} raised {facts['exception']}\n"
             f"  The cell begins:\n{excerpt(cell.source)}\n"
-            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _shell_failures(facts) +
+            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _missing(facts) + _shell_failures(facts) +
             "\n  Fix the cell so the notebook runs top to bottom in a fresh kernel, then rebuild."
         )
     if kind == "no_predictor":
@@ -116,6 +118,12 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
         )
     return ExecutionError(f"{name}: the notebook's run reported an unknown failure ({kind!r}): {facts}. "
                           "This is a bug in nbs2i; please report it with the build log.")
+
+
+def _missing(facts: dict) -> str:
+    """A module no requirement provides: name the package to add."""
+    match = re.match(r"ModuleNotFoundError: No module named '([\w.]+)'", facts["exception"])
+    return imports.missing_module_hint(match.group(1).split(".")[0]) if match else ""
 
 
 def _shell_failures(facts: dict) -> str:

@@ -10,10 +10,14 @@ from pathlib import Path
 import nbformat
 from nbs2i_service import artifact, contract
 
+from packaging.utils import canonicalize_name
+
 from . import __version__
+from .declared import Declared
 from .execute import Report
 from .requirements import Requirement
 from .source import Source
+from .specifiers import Relaxed
 
 
 def build(source: Source, model_name: str, requirements: list[Requirement], packages: list[str],
@@ -45,6 +49,20 @@ def build(source: Source, model_name: str, requirements: list[Requirement], pack
     if signing_key:
         meta[contract.META_SIGNATURE] = artifact.sign(artifact_bytes, signing_key)
     return meta
+
+
+def requirement_facts(found: Declared, relaxed: list[Relaxed], build_packages: list[str]) -> dict:
+    """Where the requirements came from: inferred names, the lock file, pins relaxed (and what was installed)."""
+    installed = {canonicalize_name(p.split("==")[0]): p.split("==", 1)[-1] for p in build_packages}
+    facts: dict = {}
+    if found.inferred:
+        facts["inferred_requirements"] = found.inferred
+    if found.locked_by:
+        facts["locked_by"] = found.locked_by
+    if relaxed:
+        facts["relaxed_pins"] = [{"name": r.name, "pinned": r.pinned, "installed_as": r.relaxed,
+                                  "installed": installed.get(r.name), "declared_in": r.origin} for r in relaxed]
+    return facts
 
 
 def write_json(path: Path, value: dict) -> None:

@@ -17,7 +17,7 @@ from nbs2i_service import contract, openapi
 from nbs2i_service.config import Config
 
 from . import cells as cells_mod
-from . import convert, environments, execute, metadata, requirements, smoke, source, venv
+from . import convert, declared, environments, execute, metadata, requirements, smoke, source, specifiers, venv
 from .errors import BuildError
 
 SMOKE_TIMEOUT_S = 300
@@ -36,11 +36,21 @@ def skeleton_dir() -> Path:
     return path
 
 
-def read_requirements(src: source.Source) -> list[requirements.Requirement]:
+def read_requirements(src: source.Source, config: Config) -> list[requirements.Requirement]:
     """Pass 1 alone (`nbs2i requirements`): nothing of the notebook runs."""
     nb = source.read(src)
     cells_mod.check_syntax(cells_mod.code_cells(nb), src.notebook)
-    return requirements.collect(src, nb)
+    return _requirements(declared.collect(src, nb), config)[0]
+
+
+def _requirements(found: declared.Declared, config: Config) -> tuple[list[requirements.Requirement], list]:
+    """What gets installed: the declared requirements, exact pins relaxed when asked to."""
+    if not config.relax_pins:
+        return found.requirements, []
+    reqs, relaxed = specifiers.relax(found.requirements)
+    for r in relaxed:
+        log(f"NBS2I_RELAX_PINS: {r.name}{r.pinned} ({r.origin}) installed as {r.name}{r.relaxed}")
+    return reqs, relaxed
 
 
 def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
@@ -52,8 +62,11 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     nb = source.read(src)
     cells = cells_mod.code_cells(nb)
     cells_mod.check_syntax(cells, src.notebook)
-    reqs = requirements.collect(src, nb)
-    log("Requirements: " + (", ".join(r.text for r in reqs) or "none"))
+    found = declared.collect(src, nb)
+    reqs, relaxed = _requirements(found, config)
+    log("Requirements (where each is declared):" + "".join(f"\n     {r.text}  ({r.origin})" for r in reqs)
+        if reqs else "Requirements: none")
+    config = environments.with_indexes(config, found.indexes)
 
     out.mkdir(parents=True, exist_ok=True)
     _copy_service(paths["service"])
@@ -75,6 +88,7 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     meta = metadata.build(src, config.model_name or src.stem, reqs, packages, build_packages, python_version,
                           report, data, venv.installer(config), config.signing_key)
     meta["build_seconds"] = seconds
+    meta.update(metadata.requirement_facts(found, relaxed, build_packages))
     metadata.write_json(model_dir / contract.METADATA_FILE, meta)
     metadata.write_json(model_dir / contract.OPENAPI_FILE, openapi.build_spec(meta))
     nbformat.write(metadata.executed_notebook(nb, report), str(model_dir / contract.EXECUTED_NOTEBOOK_FILE))

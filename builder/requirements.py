@@ -1,8 +1,8 @@
-"""Pass 1: the notebook's requirements, read statically (no notebook code runs).
+"""Pass 1, the notebook's part: a requirement, and what the notebook itself declares.
 
-Sources, merged: the top-level `requirements` literal, `!pip install` / `%pip install`
-lines (found in IPython's transformation of each cell, so a `!pip` inside a string is
-not one), and a requirements.txt beside the notebook, else at the top of SOURCE.
+Read statically (no notebook code runs): the top-level `requirements` literal and the
+`!pip install` / `%pip install` lines, found in IPython's transformation of each cell (so
+a `!pip` inside a string is not one). declared.py adds the repository's files and merges.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from nbs2i_service.contract import INSTALL_COMMAND
 
 from . import cells as cells_mod
 from .errors import RequirementsError
-from .source import Source
 
 ACCEPTED_FORMS = (
     "Accepted forms:\n"
@@ -27,10 +26,6 @@ ACCEPTED_FORMS = (
     '    requirements = ["numpy>=1.26", "scikit-learn"]                     # PEP 508 strings\n'
     '    requirements = [["pandas"]]                                       # name only'
 )
-_OPTIONS_WITH_VALUE = {
-    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint",
-    "-t", "--target", "--prefix", "--root", "--python", "--trusted-host", "--cache-dir", "-e", "--editable",
-}
 VARIABLE = "requirements"
 # IPython's spelling of `!cmd`, `x = !cmd` and `%magic args` after transformation.
 _SHELL_CALLS = {"system", "getoutput"}
@@ -40,9 +35,10 @@ _BODY_MAGICS = {"capture", "time", "timeit", "bash", "sh", "script"}  # %%captur
 
 @dataclass(frozen=True)
 class Requirement:
-    text: str      # normalised PEP 508 text, what the installer gets
-    name: str      # canonical project name, for conflict checks
-    origin: str    # where it was declared, for messages
+    text: str           # normalised PEP 508 text (or an -e/URL/path line), what the installer gets
+    name: str           # canonical project name (PEP 503), for merging
+    origin: str         # where it was declared, for messages and the build log
+    url: bool = False   # -e, VCS, URL or path: passed to the installer as written, never merged
 
 
 def make(text: str, origin: str) -> Requirement:
@@ -50,7 +46,21 @@ def make(text: str, origin: str) -> Requirement:
         parsed = Pep508(text)
     except InvalidRequirement as exc:
         raise RequirementsError(f"{origin}: {text!r} is not a valid requirement ({exc}).\n{ACCEPTED_FORMS}") from None
-    return Requirement(str(parsed), canonicalize_name(parsed.name), origin)
+    return Requirement(str(parsed), canonicalize_name(parsed.name), origin, url=bool(parsed.url))
+
+
+def passthrough(text: str, origin: str) -> Requirement:
+    """An -e/VCS/URL/path requirement; its name is its `#egg=` fragment when it has one."""
+    egg = re.search(r"[#&]egg=([A-Za-z0-9._-]+)", text)
+    return Requirement(text, canonicalize_name(egg.group(1)) if egg else text, origin, url=True)
+
+
+def install_args(requirements: list[Requirement]) -> list[str]:
+    """Installer arguments: `-e PATH` is two of them."""
+    args: list[str] = []
+    for req in requirements:
+        args += ["-e", req.text[3:]] if req.text.startswith("-e ") else [req.text]
+    return args
 
 
 def from_literal(value: object, origin: str, quoted: str) -> list[Requirement]:
@@ -98,48 +108,6 @@ def _from_cell(cell: cells_mod.Cell, notebook: Path) -> list[Requirement]:
     return found
 
 
-def from_pip_args(args: list[str], origin: str, base: Path) -> list[Requirement]:
-    found, skip = [], False
-    for i, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if arg in ("-r", "--requirement"):
-            if i + 1 < len(args):
-                found += from_file(base / args[i + 1])
-            skip = True
-        elif arg in _OPTIONS_WITH_VALUE:
-            skip = True
-        elif not arg.startswith("-"):
-            found.append(make(arg, origin))
-    return found
-
-
-def from_file(path: Path) -> list[Requirement]:
-    """A requirements.txt: one requirement per line, `#` comments, `-r other.txt` includes."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise RequirementsError(f"{path} cannot be read ({exc.strerror}).") from None
-    found = []
-    for number, raw in enumerate(lines, start=1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        origin = f"{path.name} line {number}"
-        if line.startswith("-"):
-            parts = shlex.split(line)
-            if parts[0] not in ("-r", "--requirement"):
-                raise RequirementsError(
-                    f"{origin}: the option {parts[0]} is not supported in {path.name}. "
-                    "Set package indexes with PIP_INDEX_URL / PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS instead."
-                )
-            found += from_pip_args(parts, origin, path.parent)
-            continue
-        found.append(make(line, origin))
-    return found
-
-
 def install_commands(python: str) -> list[list[str]]:
     """The arguments of every `pip install` a transformed cell would run (pass 1 reads, never runs)."""
     found = []
@@ -176,31 +144,11 @@ def _commands(python: str) -> list[str]:
     return commands
 
 
-def merge(found: list[Requirement]) -> list[Requirement]:
-    """Drop exact repeats; the same package asked for two different ways is an error."""
-    by_name: dict[str, Requirement] = {}
-    for req in found:
-        seen = by_name.get(req.name)
-        if seen is None:
-            by_name[req.name] = req
-        elif seen.text != req.text:
-            raise RequirementsError(
-                f"{req.name} is required two different ways: {seen.text!r} ({seen.origin}) and "
-                f"{req.text!r} ({req.origin}). Keep one of them."
-            )
-    return list(by_name.values())
-
-
-def collect(source: Source, nb: nbformat.NotebookNode) -> list[Requirement]:
-    """All requirements of the notebook at source, merged, in declaration order."""
-    found: list[Requirement] = []
+def from_notebook(nb: nbformat.NotebookNode, notebook: Path) -> list[Requirement | tuple[str, list[str]]]:
+    """The notebook's own mentions in cell order: `requirements` literals as Requirements, install
+    lines as (origin, pip arguments), which declared.py reads as pip would."""
+    found: list[Requirement | tuple[str, list[str]]] = []
     for cell in cells_mod.code_cells(nb):
-        found += _from_cell(cell, source.notebook)
-        for args in install_commands(cell.python):
-            origin = f"{source.notebook.name} cell {cell.index} (pip install)"
-            found += from_pip_args(args, origin, source.directory)
-    for folder in (source.directory, source.root):
-        if (folder / "requirements.txt").is_file():
-            found += from_file(folder / "requirements.txt")
-            break
-    return merge(found)
+        found += [(f"{notebook.name} cell {cell.index} (pip install)", args) for args in install_commands(cell.python)]
+        found += _from_cell(cell, notebook)
+    return found

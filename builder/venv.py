@@ -20,6 +20,7 @@ from .requirements import Requirement
 OUTPUT_TAIL_LINES = 25
 # Installer summary lines worth keeping in the build log (uv's, then pip's).
 _SUMMARY = ("Resolved ", "Prepared ", "Installed ", "Successfully installed ")
+_ERROR_MARKS = ("error:", "ERROR:", "×", "╰─▶", "hint:", "Because", "And because")
 
 
 def installer(config: Config) -> str:
@@ -41,8 +42,9 @@ def _env(config: Config) -> dict[str, str]:
     if config.cert_file:
         env.setdefault("SSL_CERT_FILE", config.cert_file)  # uv reads this; pip reads PIP_CERT
     # Without a CA file, uv trusts only its own bundled roots; the system's store is what
-    # pip and the user's proxies rely on.
-    env.setdefault("UV_NATIVE_TLS", "1")
+    # pip and the user's proxies rely on (UV_SYSTEM_CERTS: uv >= 0.11's name for it).
+    if "UV_NATIVE_TLS" not in env:
+        env.setdefault("UV_SYSTEM_CERTS", "1")
     return env
 
 
@@ -99,14 +101,41 @@ def _run(cmd: list[str], config: Config, what: str, requirements: list[Requireme
             if line.startswith(_SUMMARY):  # e.g. "Prepared 3 packages": what was not in the cache
                 print(f"     {line.strip()}", file=sys.stderr)
         return
-    tail = "\n".join("    " + line for line in result.stdout.strip().splitlines()[-OUTPUT_TAIL_LINES:])
+    lines = _error_lines(result.stdout) or result.stdout.strip().splitlines()[-OUTPUT_TAIL_LINES:]
     hint = ""
     if requirements is not None:
         origins = "; ".join(f"{r.text} ({r.origin})" for r in requirements)
-        hint = (f"\n  The notebook asked for: {origins or 'nothing'}.\n"
-                "  Fix the name or version the installer names above, or point PIP_INDEX_URL / "
-                "PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS at an index that has it.")
-    raise RequirementsError(f"{Path(cmd[0]).name} failed {what} (exit {result.returncode}):\n{tail}{hint}")
+        hint = _pin_hint(result.stdout, requirements, cmd) + (
+            f"\n  The notebook asked for: {origins or 'nothing'}.\n"
+            "  Fix the name or version the installer names above, or point PIP_INDEX_URL / "
+            "PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS at an index that has it.")
+    raise RequirementsError(f"{Path(cmd[0]).name} failed {what} (exit {result.returncode}):\n"
+                            + "\n".join("    " + line for line in lines) + hint)
+
+
+def _error_lines(output: str) -> list[str]:
+    """The installer's own lines that say what failed (uv's `error:`/`×`/`╰─▶`, pip's `ERROR:`),
+    not a fixed-length tail that may cut them off."""
+    keep = [line.rstrip() for line in output.splitlines()
+            if line.strip().startswith(_ERROR_MARKS) or "Failed to build" in line or "Failed to download" in line]
+    return keep[:OUTPUT_TAIL_LINES]
+
+
+def _pin_hint(output: str, requirements: list[Requirement], cmd: list[str]) -> str:
+    """Exact pins the installer's error names: they may predate the build's Python."""
+    failing = "\n".join(_error_lines(output)).lower().replace("_", "-")
+    pinned = [r for r in requirements if not r.url and "==" in r.text and r.name in failing]
+    if not pinned:
+        return ""
+    python = Path(cmd[cmd.index("--python") + 1]) if "--python" in cmd else Path(cmd[0])
+    version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True).stdout.strip() or "the build's Python"
+    names = ", ".join(f"{r.text} ({r.origin})" for r in pinned)
+    return (f"\n  {names}: pinned exactly, and the installer could not install that on Python {version}, the "
+            "build's Python. Versions older than the Python often have no wheel for it and fail to compile. "
+            "Relax the pin (a lower bound such as >=, or no version), or set NBS2I_RELAX_PINS=1 (--relax-pins) "
+            "to install every exact pin as a lower bound; metadata.json then records what was pinned and what "
+            "was installed.")
 
 
 def describe(venv: Path) -> tuple[str, list[str]]:

@@ -5,7 +5,7 @@ set -euo pipefail
 venv="${1:-.venv}"
 log() { echo "---> $*" >&2; }
 # uv trusts the system CA store (as pip does), not only its bundled roots
-export UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}"
 if ! command -v wrk >/dev/null 2>&1; then
   log "Installing wrk with apt"
   apt-get update -qq

@@ -7,7 +7,7 @@ python="${1:-python3}"
 venv="${2:-.venv}"
 log() { echo "---> $*" >&2; }
 # uv trusts the system CA store (as pip does), not only its bundled roots
-export UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}"
 
 if ! command -v uv >/dev/null 2>&1; then
   log "Installing uv with pip"

@@ -32,6 +32,7 @@ class Config:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     cert_file: str | None = None
+    relax_pins: bool = False
     # build and serve
     signing_key: bytes | None = None
     # serve
@@ -147,6 +148,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         extra_index_urls=_split(env.get("PIP_EXTRA_INDEX_URL")),
         find_links=_split(env.get("PIP_FIND_LINKS")),
         cert_file=env.get("PIP_CERT", "").strip() or env.get("SSL_CERT_FILE", "").strip() or None,
+        relax_pins=_bool(env, "NBS2I_RELAX_PINS", False),
         signing_key=key.encode("utf-8") if key else None,
         host=env.get("NBS2I_HOST", "").strip() or "0.0.0.0",
         port=_int(env, "PORT", DEFAULT_PORT, minimum=1),

@@ -25,6 +25,17 @@ FAILURES = {
     "failed_download_before_the_error": (
         ["!exit 7", "data = open('data.csv').read()", "def predictor(s):\n    return s"],
         ["cell 2 raised FileNotFoundError", "Earlier, cell 1: `exit 7` exited with status 7"]),
+    "pins_that_cannot_both_hold": (['requirements = ["six==1.16.0"]', "!pip install six==1.15.0",
+                                    "def predictor(s):\n    return s"],
+                                   ["six is required as 'six==1.16.0' (model.ipynb cell 1) and as 'six==1.15.0' "
+                                    "(model.ipynb cell 2 (pip install)); no version satisfies both"]),
+    "undeclared_import": (['requirements = ["six"]', "import yaml", "def predictor(s):\n    return s"],
+                          ["cell 2 raised ModuleNotFoundError: No module named 'yaml'",
+                           "'yaml' is provided by the package pyyaml: add 'pyyaml' to the notebook's requirements"]),
+    "pinned_before_the_python": (
+        ['requirements = [["numpy", "1.15"], ["scikit-learn", "0.19.2"]]', "def predictor(s):\n    return s"],
+        ["Failed to build `scikit-learn==0.19.2`", "scikit-learn==0.19.2 (model.ipynb cell 1): pinned exactly, and "
+         "the installer could not install that on Python 3.", "set NBS2I_RELAX_PINS=1 (--relax-pins)"]),
     "unknown_cell_magic": (["x = 1", "%%sql\nSELECT 1", "def predictor(s):\n    return s"],
                            ["cell 2 raised UsageError: Cell magic `%%sql` not found."]),
     "unknown_line_magic": (["%not_a_magic 3", "def predictor(s):\n    return s"],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbs2i import requirements, source
+from nbs2i import declared, source
 from nbs2i.errors import NotebookError, RequirementsError
 from test.helpers import write_notebook
 
@@ -13,7 +13,7 @@ def collect(tmp_path, *cells, txt=None):
     if txt is not None:
         (tmp_path / "requirements.txt").write_text(txt)
     src = source.locate(path)
-    return [r.text for r in requirements.collect(src, source.read(src))]
+    return [r.text for r in declared.collect(src, source.read(src)).requirements]
 
 
 @pytest.mark.parametrize("literal, expected", [
@@ -43,18 +43,33 @@ def test_pip_requirement_file_option_is_read(tmp_path):
     assert collect(tmp_path, "!pip install -r extra.txt") == ["tabulate"]
 
 
-def test_same_package_two_ways_names_both_places(tmp_path):
+def test_pins_that_cannot_both_hold_name_both_places(tmp_path):
     with pytest.raises(RequirementsError) as err:
         collect(tmp_path, 'requirements = [["numpy", "1.26.4"]]', txt="numpy==2.0.0\n")
-    message = str(err.value)
-    assert "numpy is required two different ways" in message
-    assert "'numpy==1.26.4' (model.ipynb cell 1)" in message
-    assert "'numpy==2.0.0' (requirements.txt line 1)" in message
+    assert str(err.value) == ("numpy is required as 'numpy==1.26.4' (model.ipynb cell 1) and as 'numpy==2.0.0' "
+                              "(requirements.txt line 1); no version satisfies both. Keep one of them, or make them agree.")
 
 
-def test_names_are_compared_canonically(tmp_path):
-    with pytest.raises(RequirementsError, match="scikit-learn is required two different ways"):
-        collect(tmp_path, 'requirements = ["Scikit_Learn==1.5.0"]', "!pip install scikit-learn==1.4.0")
+@pytest.mark.parametrize("first, second", [("==1.5.0", "==1.4.0"), ("==2.0", "<2"), (">=3", "<2"), (">2", "<=2"),
+                                           ("<1", "==1.0")])
+def test_provably_empty_intersections_are_errors(tmp_path, first, second):
+    with pytest.raises(RequirementsError, match="scikit-learn is required as .* no version satisfies both"):
+        collect(tmp_path, f'requirements = ["Scikit_Learn{first}"]', f"!pip install scikit-learn{second}")
+
+
+def test_mentions_merge_into_one_requirement(tmp_path):
+    found = collect(tmp_path, "!pip install pandas scikit-learn MarkupSafe[extra1]",
+                    'requirements = [["pandas", "2.2.3"], ["markupsafe", "2.1.5"]]', "%pip install 'pandas>=2'",
+                    txt="scikit-learn<2 ; python_version >= '3.9'\nSCIKIT_learn>=1.3 ; python_version >= '3.9'\n")
+    assert found == ["pandas==2.2.3,>=2", "scikit-learn", "MarkupSafe[extra1]==2.1.5",
+                     'scikit-learn<2,>=1.3; python_version >= "3.9"']
+
+
+def test_merged_origins_are_all_named(tmp_path):
+    path = write_notebook(tmp_path, '!pip install numpy', 'requirements = ["numpy==1.26.4"]')
+    src = source.locate(path)
+    (only,) = declared.collect(src, source.read(src)).requirements
+    assert only.origin == "model.ipynb cell 1 (pip install); model.ipynb cell 2"
 
 
 @pytest.mark.parametrize("cell, quoted", [
@@ -87,8 +102,8 @@ def test_syntax_error_is_reported_before_anything_runs(tmp_path):
 
 
 def test_unsupported_option_in_requirements_txt(tmp_path):
-    with pytest.raises(RequirementsError, match="--index-url is not supported in requirements.txt"):
-        collect(tmp_path, "x = 1", txt="--index-url https://example.invalid/simple\nnumpy\n")
+    with pytest.raises(RequirementsError, match="requirements.txt line 2: pip's option --user is not supported"):
+        collect(tmp_path, "x = 1", txt="numpy\n--user\n")
 
 
 @pytest.mark.parametrize("cell, expected", [
@@ -111,6 +126,32 @@ def test_requirements_txt_at_the_root_serves_a_notebook_in_a_subfolder(tmp_path)
     write_notebook(tmp_path / "sub", "x = 1", name="train.ipynb")
     (tmp_path / "requirements.txt").write_text("tabulate\n")
     src = source.locate(tmp_path, "sub/train.ipynb")
-    assert [r.text for r in requirements.collect(src, source.read(src))] == ["tabulate"]
+    assert [r.text for r in declared.collect(src, source.read(src)).requirements] == ["tabulate"]
     (tmp_path / "sub" / "requirements.txt").write_text("six\n")  # beside the notebook wins
-    assert [r.text for r in requirements.collect(src, source.read(src))] == ["six"]
+    assert [r.text for r in declared.collect(src, source.read(src)).requirements] == ["six"]
+
+
+def test_relaxed_pins_become_lower_bounds():
+    from nbs2i import specifiers
+    from nbs2i.requirements import make
+
+    reqs, relaxed = specifiers.relax([make("numpy==1.15", "cell 1"), make("scikit-learn<1,==0.19.2", "cell 1"),
+                                      make("pandas>=2", "cell 2")])
+    assert [r.text for r in reqs] == ["numpy>=1.15", "scikit-learn<1,>=0.19.2", "pandas>=2"]
+    assert [(r.name, r.pinned, r.relaxed) for r in relaxed] == [("numpy", "==1.15", ">=1.15"),
+                                                                ("scikit-learn", "==0.19.2", ">=0.19.2")]
+
+
+def test_requirements_are_inferred_only_when_nothing_is_declared(tmp_path, capsys):
+    (tmp_path / "features.py").write_text("")
+    found = collect(tmp_path, "import numpy as np\nimport os, json\nfrom sklearn.cluster import KMeans",
+                    "import features\nfrom IPython.display import display\nimport yaml")
+    assert found == ["numpy", "scikit-learn", "pyyaml"]
+    assert "declares no requirements; inferred from its imports: numpy, scikit-learn, pyyaml" in capsys.readouterr().err
+    assert collect(tmp_path / "declared", "import numpy\nimport yaml", 'requirements = ["numpy"]') == ["numpy"]
+
+
+def test_an_unknown_import_is_named_never_guessed(tmp_path):
+    with pytest.raises(RequirementsError) as err:
+        collect(tmp_path, "import numpy", "import torchy_nonsense")
+    assert "does not know which package provides torchy_nonsense (cell 2); it does not guess" in str(err.value)

@@ -1,0 +1,97 @@
+"""Import names and the distributions that provide them, for notebooks that do not say.
+
+Only well-known names are mapped: installing whatever package shares an import's name
+invites typosquats, so an import this table does not know is named in an error instead.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import nbformat
+
+from . import cells as cells_mod
+from .errors import RequirementsError
+from .source import Source
+
+# import name -> distribution on PyPI. Names that differ come first; the rest are common
+# data-science imports whose distribution has the same name.
+DISTRIBUTIONS = {
+    "sklearn": "scikit-learn", "yaml": "pyyaml", "cv2": "opencv-python-headless", "PIL": "pillow",
+    "bs4": "beautifulsoup4", "skimage": "scikit-image", "dateutil": "python-dateutil", "dotenv": "python-dotenv",
+    "Crypto": "pycryptodome", "jwt": "PyJWT", "attr": "attrs", "imblearn": "imbalanced-learn",
+    "umap": "umap-learn", "category_encoders": "category-encoders", "sentence_transformers": "sentence-transformers",
+    "fitz": "PyMuPDF", "docx": "python-docx", "pptx": "python-pptx", "serial": "pyserial", "psycopg2": "psycopg2-binary",
+    "pymysql": "PyMySQL", "kafka": "kafka-python", "OpenSSL": "pyOpenSSL",
+    "tensorflow_hub": "tensorflow-hub", "sklearn_crfsuite": "sklearn-crfsuite", "Levenshtein": "levenshtein",
+    "mpl_toolkits": "matplotlib", "pylab": "matplotlib", "gensim": "gensim", "git": "GitPython",
+    "magic": "python-magic", "slugify": "python-slugify", "multipart": "python-multipart", "sqlalchemy": "SQLAlchemy",
+    **{name: name for name in (
+        "numpy", "pandas", "scipy", "matplotlib", "seaborn", "statsmodels", "plotly", "bokeh", "altair", "xgboost",
+        "lightgbm", "catboost", "torch", "torchvision", "torchaudio", "tensorflow", "keras", "jax", "flax", "transformers",
+        "datasets", "tokenizers", "nltk", "spacy", "textblob", "wordcloud", "requests", "joblib", "tqdm", "networkx",
+        "sympy", "numba", "pyarrow", "polars", "duckdb", "h5py", "tables", "openpyxl", "xlrd", "lxml", "jinja2",
+        "shap", "optuna", "hyperopt", "hdbscan", "mlxtend", "pmdarima", "prophet", "sktime", "tabulate",
+        "cloudpickle", "dill", "graphviz", "pydot", "folium", "xarray", "dask", "redis", "pymongo", "onnx",
+        "onnxruntime", "skl2onnx", "einops", "timm", "albumentations", "imageio", "tifffile", "librosa",
+        "soundfile", "pydub", "emcee", "arviz", "pymc", "lifelines", "gymnasium", "gym", "mglearn", "patsy",
+        "pyod", "eli5", "lime", "missingno", "yellowbrick", "pydantic", "boto3", "fastai", "ipywidgets", "six",
+        "toolz", "regex", "ujson", "orjson", "msgpack", "zmq", "psutil", "sqlparse", "httpx", "aiohttp")},
+}
+# What the build environment provides for every notebook (IPython runs the cells).
+PROVIDED = {"IPython", "ipykernel", "matplotlib_inline", "traitlets", "nbformat", "cloudpickle", "nbs2i_service"}
+
+
+def distribution(module: str) -> str | None:
+    """The distribution that provides a top-level import name, if it is a well-known one."""
+    return DISTRIBUTIONS.get(module) or DISTRIBUTIONS.get(module.split(".")[0])
+
+
+def infer(nb: nbformat.NotebookNode, source: Source) -> list[str]:
+    """Distributions for a notebook that declares no requirements, from its imports."""
+    wanted, unknown = [], []
+    for module, origin in _imports(nb, source.notebook):
+        if module in sys.stdlib_module_names or module in PROVIDED or _in_source(module, source):
+            continue
+        name = distribution(module)
+        if name is None:
+            unknown.append(f"{module} ({origin})")
+        elif name not in wanted:
+            wanted.append(name)
+    if unknown:
+        raise RequirementsError(
+            f"{source.notebook.name} declares no requirements, and nbs2i does not know which package provides "
+            f"{', '.join(unknown)}; it does not guess (a look-alike name could be anybody's package). Declare them: "
+            'requirements = ["package", ...] in a cell, or requirements.txt beside the notebook.')
+    if wanted:
+        print(f"---> {source.notebook.name} declares no requirements; inferred from its imports: {', '.join(wanted)}",
+              file=sys.stderr, flush=True)
+    return wanted
+
+
+def _imports(nb: nbformat.NotebookNode, notebook: Path) -> list[tuple[str, str]]:
+    found = []
+    for cell in cells_mod.code_cells(nb):
+        for node in ast.walk(cells_mod.parse(cell, notebook)):
+            if isinstance(node, ast.Import):
+                found += [(alias.name.split(".")[0], f"cell {cell.index}") for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.append((node.module.split(".")[0], f"cell {cell.index}"))
+    return found
+
+
+def _in_source(module: str, source: Source) -> bool:
+    """A module of the repository itself (beside the notebook or at the root)."""
+    return any((folder / f"{module}.py").is_file() or (folder / module).is_dir()
+               for folder in (source.directory, source.root))
+
+
+def missing_module_hint(module: str) -> str:
+    """For a cell's ModuleNotFoundError: which package to add, and where."""
+    name = distribution(module)
+    where = 'requirements = [...] in a cell, or requirements.txt beside the notebook'
+    if name:
+        return f"\n  '{module}' is provided by the package {name}: add {name!r} to the notebook's requirements ({where})."
+    return (f"\n  No requirement provides '{module}'. Add the package you installed for it in Jupyter to the notebook's "
+            f"requirements ({where}).")

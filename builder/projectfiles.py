@@ -1,0 +1,196 @@
+"""The repository's own dependency files, as the tools that write them mean them.
+
+A lock file pins every version (Pipfile.lock, pylock.toml, uv.lock: the first found, in
+that order); without one, Pipfile, pyproject.toml ([project] dependencies) and conda's
+environment.yml declare requirements. requirements.txt is read by reqfile.py. All are
+looked for in one folder: the notebook's, else SOURCE's root.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import reqfile
+from .errors import RequirementsError
+from .requirements import Requirement, make
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the images run 3.11
+    import tomli as tomllib
+
+LOCKS = ("Pipfile.lock", "pylock.toml", "uv.lock")
+DECLARING = ("Pipfile", "pyproject.toml", "environment.yml", "environment.yaml")
+FILES = ("requirements.txt",) + LOCKS + DECLARING
+
+# conda package -> PyPI distribution, where the names differ (conda-forge and defaults).
+CONDA_TO_PYPI = {
+    "pytorch": "torch", "pytorch-cpu": "torch", "py-xgboost": "xgboost", "py-xgboost-cpu": "xgboost",
+    "python-graphviz": "graphviz", "opencv": "opencv-python-headless", "py-opencv": "opencv-python-headless",
+    "matplotlib-base": "matplotlib", "seaborn-base": "seaborn", "pytables": "tables", "msgpack-python": "msgpack",
+    "py-lightgbm": "lightgbm", "tensorflow-base": "tensorflow", "pyqt": "PyQt5", "libxgboost": "xgboost",
+}
+# conda packages that are not Python distributions (compilers, C libraries, CUDA, R ...):
+# nothing to install from PyPI. The interpreter itself and pip are left out silently.
+CONDA_ONLY = {
+    "graphviz", "cudatoolkit", "cudnn", "cuda-toolkit", "pytorch-cuda", "cpuonly", "nccl", "mkl", "mkl-service",
+    "blas", "openblas", "nomkl", "intel-openmp", "llvm-openmp", "nodejs", "gcc", "gxx", "make", "cmake", "git",
+    "openjdk", "ffmpeg", "ca-certificates", "openssl", "sqlite", "zlib", "tk", "xz", "readline", "ncurses",
+    "r-base", "poppler", "tesseract", "hdf5", "boost", "eigen", "swig", "pkg-config",
+}
+_SILENT = {"python", "pip", "setuptools", "wheel"}
+_CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?([A-Za-z0-9_.-]+)\s*(.*)$")
+
+
+@dataclass
+class Project:
+    requirements: list[Requirement] = field(default_factory=list)
+    requirements_txt: Path | None = None
+    locked_by: str | None = None
+
+
+def any_in(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in FILES)
+
+
+def read(folder: Path) -> Project:
+    project = Project()
+    if (folder / "requirements.txt").is_file():
+        project.requirements_txt = folder / "requirements.txt"
+    lock = next((name for name in LOCKS if (folder / name).is_file()), None)
+    if lock:
+        project.locked_by = lock
+        project.requirements = _READERS[lock](folder / lock)
+        _log(f"{lock} pins every version: {len(project.requirements)} packages")
+        return project
+    for name in DECLARING:
+        if (folder / name).is_file():
+            project.requirements += _READERS[name](folder / name)
+    return project
+
+
+def _log(message: str) -> None:
+    print(f"---> {message}", file=sys.stderr, flush=True)
+
+
+def _toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RequirementsError(f"{path.name} cannot be read as TOML ({exc}).") from None
+
+
+def _pipfile_lock(path: Path) -> list[Requirement]:
+    try:
+        default = json.loads(path.read_text(encoding="utf-8")).get("default", {})
+    except (OSError, ValueError) as exc:
+        raise RequirementsError(f"{path.name} cannot be read as JSON ({exc}). Run `pipenv lock` again.") from None
+    found = []
+    for name, entry in default.items():
+        if "version" not in entry:
+            _log(f"warning: {path.name}: {name} is a path or VCS entry; install it in a cell or requirements.txt")
+            continue
+        extras = f"[{','.join(entry['extras'])}]" if entry.get("extras") else ""
+        marker = f"; {entry['markers']}" if entry.get("markers") else ""
+        found.append(make(f"{name}{extras}{entry['version']}{marker}", path.name))
+    return found
+
+
+def _pylock(path: Path) -> list[Requirement]:
+    found = []
+    for package in _toml(path).get("packages", []):
+        if "version" in package:
+            marker = f"; {package['marker']}" if package.get("marker") else ""
+            found.append(make(f"{package['name']}=={package['version']}{marker}", path.name))
+    return found
+
+
+def _uv_lock(path: Path) -> list[Requirement]:
+    """uv reads its own lock: `uv export` writes it as requirements with markers."""
+    cmd = ["uv", "export", "--frozen", "--format", "requirements-txt", "--no-hashes", "--no-emit-project",
+           "--no-header", "--no-annotate", "--directory", str(path.parent)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RequirementsError(f"uv.lock cannot be read: `uv export` said: {result.stderr.strip()[-400:]}. "
+                                "uv.lock needs its pyproject.toml beside it.")
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = Path(tmp) / "uv.lock"  # so messages name the lock file
+        exported.write_text(result.stdout, encoding="utf-8")
+        return reqfile.read(exported).requirements
+
+
+def _pipfile(path: Path) -> list[Requirement]:
+    found = []
+    for name, value in _toml(path).get("packages", {}).items():
+        if isinstance(value, str):
+            found.append(make(name + ("" if value.strip() == "*" else value), path.name))
+        elif isinstance(value, dict) and "version" in value:
+            extras = f"[{','.join(value['extras'])}]" if value.get("extras") else ""
+            version = "" if value["version"].strip() == "*" else value["version"]
+            marker = f"; {value['markers']}" if value.get("markers") else ""
+            found.append(make(f"{name}{extras}{version}{marker}", path.name))
+        else:
+            _log(f"warning: {path.name}: {name} is a path or VCS entry; install it in a cell or requirements.txt")
+    return found
+
+
+def _pyproject(path: Path) -> list[Requirement]:
+    dependencies = _toml(path).get("project", {}).get("dependencies", [])
+    return [make(text, f"{path.name} [project] dependencies") for text in dependencies]
+
+
+def _environment_yml(path: Path) -> list[Requirement]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RequirementsError(f"{path.name} cannot be read as YAML ({exc}).") from None
+    found, skipped = [], []
+    for entry in data.get("dependencies", []) or []:
+        if isinstance(entry, dict):
+            for line in entry.get("pip", []) or []:
+                if str(line).startswith("-"):
+                    _log(f"warning: {path.name}: the pip option {line!r} is not read; use requirements.txt for it")
+                else:
+                    found.append(make(str(line), f"{path.name} (pip)"))
+            continue
+        requirement = conda_to_pypi(str(entry))
+        if requirement is None:
+            name = _CONDA_SPEC.match(str(entry).strip())
+            if name and name.group(1).lower() not in _SILENT:
+                skipped.append(str(entry))
+            continue
+        found.append(make(requirement, path.name))
+    if skipped:
+        _log(f"warning: {path.name}: no PyPI package for the conda packages {', '.join(skipped)}; not installed "
+             "(a system library or tool: add it to the builder image if the notebook needs it)")
+    return found
+
+
+def conda_to_pypi(spec: str) -> str | None:
+    """A conda match spec as a PEP 508 requirement, or None when there is nothing to install from PyPI."""
+    match = _CONDA_SPEC.match(spec.strip())
+    if not match:
+        return None
+    name, version = match.group(1).lower(), match.group(2).strip()
+    if name in _SILENT or name in CONDA_ONLY or name.startswith(("lib", "_", "r-")):
+        return None
+    name = CONDA_TO_PYPI.get(name, name)
+    if not version:
+        return name
+    if version.startswith("=") and not version.startswith("=="):  # numpy=1.19 / numpy=1.19.2=py38_0
+        parts = version[1:].split("=")
+        return f"{name}=={parts[0]}" if len(parts) > 1 else f"{name}=={parts[0].rstrip('.*')}.*"
+    if version[0].isdigit():  # numpy 1.19.* / numpy 1.19.2 py38_0
+        return f"{name}=={version.split()[0]}"
+    return f"{name}{version.split()[0]}"
+
+
+_READERS = {"Pipfile.lock": _pipfile_lock, "pylock.toml": _pylock, "uv.lock": _uv_lock, "Pipfile": _pipfile,
+            "pyproject.toml": _pyproject, "environment.yml": _environment_yml, "environment.yaml": _environment_yml}

@@ -1,0 +1,97 @@
+"""Requirements as real repositories write them: merged mentions, pip's file format, conda's
+environment.yml, lock files, old pins, and notebooks that declare nothing. One behaviour
+each; each builds for real, and serves where the answer shows what was installed.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test.helpers import Service, build_env, nbs2i, request, write_notebook
+
+import pytest
+
+pytestmark = pytest.mark.slow
+VERSIONS = ("def predictor(sample):\n    from importlib.metadata import version\n"
+            "    return {name: version(name) for name in sample}")
+
+
+def build(src: Path, out: Path, **env: str) -> str:
+    result = nbs2i("build", str(src), "--out", str(out), env=build_env(**env))
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def installed(out: Path, names: list[str]) -> dict:
+    with Service(out, workers=1) as svc:
+        status, _, body = request(svc.url + "/predict", names)
+    assert status == 200, body
+    return body["prediction"]
+
+
+def test_pinned_unpinned_and_case_variant_mentions_build(tmp_path):
+    write_notebook(tmp_path / "src", "!pip install tabulate MarkupSafe",
+                   'requirements = [["tabulate", "0.9.0"], ["markupsafe", "2.1.5"]]', VERSIONS)
+    log = build(tmp_path / "src", tmp_path / "out")
+    assert "tabulate==0.9.0  (model.ipynb cell 1 (pip install); model.ipynb cell 2)" in log
+    assert installed(tmp_path / "out", ["tabulate", "markupsafe"]) == {"tabulate": "0.9.0", "markupsafe": "2.1.5"}
+
+
+def test_pipenv_requirements_txt_builds(tmp_path):
+    write_notebook(tmp_path / "src", VERSIONS)
+    (tmp_path / "src" / "requirements.txt").write_text(
+        "-i https://pypi.org/simple\n-r base.txt\n"
+        "six==1.16.0 ; python_version >= '2.7' and python_version not in '3.0, 3.1, 3.2'\n"
+        "colorama==0.4.6 ; sys_platform == 'win32'\n")
+    (tmp_path / "src" / "base.txt").write_text("tabulate==0.9.0 \\\n    --hash=sha256:0000\n")
+    log = build(tmp_path / "src", tmp_path / "out")
+    assert "Package index: https://pypi.org/simple (from requirements.txt line 1)" in log
+    assert installed(tmp_path / "out", ["six", "tabulate"]) == {"six": "1.16.0", "tabulate": "0.9.0"}
+
+
+def test_environment_yml_only_repository_builds(tmp_path):
+    write_notebook(tmp_path / "src", VERSIONS)
+    (tmp_path / "src" / "environment.yml").write_text(
+        "name: demo\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n  - tabulate=0.9\n"
+        "  - graphviz\n  - pip:\n    - six==1.16.0\n")
+    log = build(tmp_path / "src", tmp_path / "out")
+    assert "no PyPI package for the conda packages graphviz; not installed" in log
+    assert installed(tmp_path / "out", ["six", "tabulate"]) == {"six": "1.16.0", "tabulate": "0.9.0"}
+
+
+def test_pipfile_lock_pins_exactly_its_versions(tmp_path):
+    write_notebook(tmp_path / "src", "import tabulate, six", VERSIONS)
+    (tmp_path / "src" / "Pipfile").write_text('[packages]\ntabulate = "*"\nsix = "*"\n')
+    (tmp_path / "src" / "Pipfile.lock").write_text(json.dumps({"_meta": {}, "develop": {}, "default": {
+        "tabulate": {"version": "==0.8.10"}, "six": {"version": "==1.15.0", "markers": "python_version >= '2.7'"}}}))
+    log = build(tmp_path / "src", tmp_path / "out")
+    assert "Pipfile.lock pins every version: 2 packages" in log and "tabulate==0.8.10  (Pipfile.lock)" in log
+    assert installed(tmp_path / "out", ["six", "tabulate"]) == {"six": "1.15.0", "tabulate": "0.8.10"}
+
+
+def test_old_pins_build_relaxed_when_asked(tmp_path):
+    write_notebook(tmp_path / "src", 'requirements = [["numpy", "1.15"], ["scikit-learn", "0.19.2"]]',
+                   "import numpy as np\nfrom sklearn.cluster import KMeans\n"
+                   "kmeans = KMeans(n_clusters=2, n_init=10, random_state=0).fit(np.array([[0, 0], [0, 1], [9, 9], [9, 8]]))",
+                   "def predictor(sample):\n    return int(kmeans.predict(np.array([sample]))[0] == kmeans.predict([[9, 9]])[0])")
+    log = build(tmp_path / "src", tmp_path / "out", NBS2I_RELAX_PINS="1")
+    assert "NBS2I_RELAX_PINS: numpy==1.15 (model.ipynb cell 1) installed as numpy>=1.15" in log
+    meta = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
+    relaxed = {r["name"]: r for r in meta["relaxed_pins"]}
+    assert relaxed["scikit-learn"]["pinned"] == "==0.19.2" and relaxed["scikit-learn"]["installed_as"] == ">=0.19.2"
+    assert int(relaxed["numpy"]["installed"].split(".")[0]) >= 2
+    assert f"numpy=={relaxed['numpy']['installed']}" in meta["packages"]
+    with Service(tmp_path / "out", workers=1) as svc:
+        assert request(svc.url + "/predict", [8, 9])[2]["prediction"] == 1
+
+
+def test_notebook_without_requirements_gets_them_from_its_imports(tmp_path):
+    write_notebook(tmp_path / "src", "import numpy as np\nfrom sklearn.linear_model import LinearRegression",
+                   "model = LinearRegression().fit(np.array([[0], [1], [2]]), np.array([1, 3, 5]))",
+                   "def predictor(sample):\n    return float(model.predict([[sample]])[0])")
+    log = build(tmp_path / "src", tmp_path / "out")
+    assert "declares no requirements; inferred from its imports: numpy, scikit-learn" in log
+    meta = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
+    assert meta["inferred_requirements"] == ["numpy", "scikit-learn"]
+    with Service(tmp_path / "out", workers=1) as svc:
+        assert round(request(svc.url + "/predict", 3)[2]["prediction"], 6) == 7.0
