@@ -37,36 +37,33 @@ def test_pinned_unpinned_and_case_variant_mentions_build(tmp_path):
     assert installed(tmp_path / "out", ["tabulate", "markupsafe"]) == {"tabulate": "0.9.0", "markupsafe": "2.1.5"}
 
 
-def test_pipenv_requirements_txt_builds(tmp_path):
-    write_notebook(tmp_path / "src", VERSIONS)
-    (tmp_path / "src" / "requirements.txt").write_text(
-        "-i https://pypi.org/simple\n-r base.txt\n"
-        "six==1.16.0 ; python_version >= '2.7' and python_version not in '3.0, 3.1, 3.2'\n"
-        "colorama==0.4.6 ; sys_platform == 'win32'\n")
-    (tmp_path / "src" / "base.txt").write_text("tabulate==0.9.0 \\\n    --hash=sha256:0000\n")
-    log = build(tmp_path / "src", tmp_path / "out")
-    assert "Package index: https://pypi.org/simple (from requirements.txt line 1)" in log
-    assert installed(tmp_path / "out", ["six", "tabulate"]) == {"six": "1.16.0", "tabulate": "0.9.0"}
+REPOSITORY_FILES = {  # one repository layout each: files, a line the build log must show, what gets installed
+    "pipenv_requirements_txt": (
+        {"requirements.txt": "-i https://pypi.org/simple\n-r base.txt\n"
+                             "six==1.16.0 ; python_version >= '2.7' and python_version not in '3.0, 3.1, 3.2'\n"
+                             "colorama==0.4.6 ; sys_platform == 'win32'\n",
+         "base.txt": "tabulate==0.9.0 \\\n    --hash=sha256:0000\n"},
+        "Package index: https://pypi.org/simple (from requirements.txt line 1)", {"six": "1.16.0", "tabulate": "0.9.0"}),
+    "environment_yml_only": (
+        {"environment.yml": "name: demo\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n"
+                            "  - tabulate=0.9\n  - graphviz\n  - pip:\n    - six==1.16.0\n"},
+        "no PyPI package for the conda packages graphviz; not installed", {"six": "1.16.0", "tabulate": "0.9.0"}),
+    "pipfile_lock_pins_exactly": (
+        {"Pipfile": '[packages]\ntabulate = "*"\nsix = "*"\n',
+         "Pipfile.lock": json.dumps({"_meta": {}, "develop": {}, "default": {
+             "tabulate": {"version": "==0.8.10"}, "six": {"version": "==1.15.0", "markers": "python_version >= '2.7'"}}})},
+        "tabulate==0.8.10  (Pipfile.lock)", {"six": "1.15.0", "tabulate": "0.8.10"}),
+}
 
 
-def test_environment_yml_only_repository_builds(tmp_path):
-    write_notebook(tmp_path / "src", VERSIONS)
-    (tmp_path / "src" / "environment.yml").write_text(
-        "name: demo\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n  - tabulate=0.9\n"
-        "  - graphviz\n  - pip:\n    - six==1.16.0\n")
-    log = build(tmp_path / "src", tmp_path / "out")
-    assert "no PyPI package for the conda packages graphviz; not installed" in log
-    assert installed(tmp_path / "out", ["six", "tabulate"]) == {"six": "1.16.0", "tabulate": "0.9.0"}
-
-
-def test_pipfile_lock_pins_exactly_its_versions(tmp_path):
+@pytest.mark.parametrize("layout", list(REPOSITORY_FILES))
+def test_repository_files_decide_what_is_installed(tmp_path, layout):
+    files, log_line, versions = REPOSITORY_FILES[layout]
     write_notebook(tmp_path / "src", "import tabulate, six", VERSIONS)
-    (tmp_path / "src" / "Pipfile").write_text('[packages]\ntabulate = "*"\nsix = "*"\n')
-    (tmp_path / "src" / "Pipfile.lock").write_text(json.dumps({"_meta": {}, "develop": {}, "default": {
-        "tabulate": {"version": "==0.8.10"}, "six": {"version": "==1.15.0", "markers": "python_version >= '2.7'"}}}))
-    log = build(tmp_path / "src", tmp_path / "out")
-    assert "Pipfile.lock pins every version: 2 packages" in log and "tabulate==0.8.10  (Pipfile.lock)" in log
-    assert installed(tmp_path / "out", ["six", "tabulate"]) == {"six": "1.15.0", "tabulate": "0.8.10"}
+    for name, text in files.items():
+        (tmp_path / "src" / name).write_text(text)
+    assert log_line in build(tmp_path / "src", tmp_path / "out")
+    assert installed(tmp_path / "out", list(versions)) == versions
 
 
 def test_old_pins_build_relaxed_when_asked(tmp_path):
