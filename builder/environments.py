@@ -47,11 +47,11 @@ def build_specs(requirements: list[Requirement]) -> list[str]:
 
 
 def served_specs(requirements: list[Requirement]) -> list[str]:
-    """The served environment: the notebook's requirements less its tooling, and the service's."""
+    """NBS2I_MINIMAL_ENV=0: the notebook's requirements less its tooling (the service's are added later)."""
     dropped = [r.text for r in requirements if r.name in TOOLING]
     if dropped:
         _log(f"Not installed in the served environment (notebook tooling): {', '.join(dropped)}")
-    return install_args([r for r in requirements if r.name not in TOOLING]) + list(SERVICE_REQUIREMENTS)
+    return install_args([r for r in requirements if r.name not in TOOLING])
 
 
 def with_indexes(config: Config, indexes: Indexes) -> Config:
@@ -77,18 +77,28 @@ def build_environment(requirements: list[Requirement], service_dir: Path, config
     with tempfile.TemporaryDirectory(prefix="nbs2i-build-env-") as tmp:
         env = Path(tmp) / "env"
         venv.create(env, config, seed=True)
-        venv.install(env, build_specs(requirements), config, requirements, "the build environment")
+        names = ", ".join(r.text for r in requirements) or "(none from the notebook)"
+        venv.install(env, build_specs(requirements), config, requirements,
+                     f"the requirements {names} into the build environment")
         venv.link_service(env, service_dir)
         yield env
 
 
-def served_environment(target: Path, requirements: list[Requirement], pins: list[str], service_dir: Path,
-                       config: Config) -> None:
-    """OUT/venv with the versions the notebook ran with (pins: name==version of the build environment)."""
-    venv.create(target, config)
-    with tempfile.NamedTemporaryFile("w", prefix="nbs2i-pins-", suffix=".txt") as constraints:
-        constraints.write("\n".join(pins) + "\n")
-        constraints.flush()
-        venv.install(target, served_specs(requirements), config, requirements, "the served environment",
-                     Path(constraints.name))
+def served_environment(target: Path, specs: list[str], requirements: list[Requirement], pins: list[str],
+                       service_dir: Path, config: Config) -> None:
+    """OUT/venv: specs (with the service's packages and NBS2I_SERVE_REQUIREMENTS), at the versions
+    the notebook ran with (pins: name==version of the build environment). Relocatable: OUT may move."""
+    venv.create(target, config, relocatable=True)
+    extra = list(config.serve_requirements)
+    install_served(target, specs + list(SERVICE_REQUIREMENTS) + extra, requirements, pins, config,
+                   f"into the served environment: {', '.join(specs + extra) or 'the service only'}")
     venv.link_service(target, service_dir)
+
+
+def install_served(target: Path, specs: list[str], requirements: list[Requirement], pins: list[str],
+                   config: Config, what: str) -> None:
+    """Install specs into the served environment, constrained to the build environment's versions."""
+    with tempfile.NamedTemporaryFile("w", prefix="nbs2i-pins-", suffix=".txt") as constraints:
+        constraints.write("\n".join(p for p in pins if "==" in p) + "\n")
+        constraints.flush()
+        venv.install(target, specs, config, requirements, what, Path(constraints.name))

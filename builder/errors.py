@@ -29,6 +29,8 @@ class ContractError(BuildError):
 class SmokeTestError(BuildError):
     """The built model does not load or answer its example in a fresh process."""
 
+    missing: str | None = None  # the top-level module it could not import, if that was why
+
 
 class ImageError(BuildError):
     """A container image cannot be built."""

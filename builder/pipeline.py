@@ -17,10 +17,12 @@ from nbs2i_service import contract, openapi
 from nbs2i_service.config import Config
 
 from . import cells as cells_mod
-from . import convert, declared, environments, execute, metadata, requirements, smoke, source, specifiers, venv
-from .errors import BuildError
+from . import (convert, declared, environments, execute, metadata, requirements, serving, smoke, source, specifiers,
+               venv)
+from .errors import BuildError, SmokeTestError
 
 SMOKE_TIMEOUT_S = 300
+MAX_ADDED_FOR_SERVING = 8  # packages the smoke test may add to the served environment, one at a time
 
 
 def log(message: str) -> None:
@@ -80,8 +82,14 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         report = _run_notebook(nb, cells, src, env, model_dir, config)
         _, build_packages = venv.describe(env)
         seconds["notebook"], mark = _since(mark)
-    environments.served_environment(paths["venv"], reqs, build_packages, paths["service"], config)
+        needs = _serving_needs(env, model_dir, report, config)
+        build_size = serving.size(env)
+        seconds["serving_analysis"], mark = _since(mark)
+    specs = needs.served if needs else environments.served_specs(reqs)
+    environments.served_environment(paths["venv"], specs, reqs, build_packages, paths["service"], config)
     seconds["served_environment"], mark = _since(mark)
+    if needs:
+        serving.describe(needs, build_size, serving.size(paths["venv"]))
 
     data = (model_dir / contract.ARTIFACT_FILE).read_bytes()
     python_version, packages = venv.describe(paths["venv"])
@@ -89,16 +97,57 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
                           report, data, venv.installer(config), config.signing_key)
     meta["build_seconds"] = seconds
     meta.update(metadata.requirement_facts(found, relaxed, build_packages))
+    if needs:
+        meta["served_because_of_modules"] = needs.modules
+        meta["left_out_of_serving"] = needs.left_out
     metadata.write_json(model_dir / contract.METADATA_FILE, meta)
     metadata.write_json(model_dir / contract.OPENAPI_FILE, openapi.build_spec(meta))
     nbformat.write(metadata.executed_notebook(nb, report), str(model_dir / contract.EXECUTED_NOTEBOOK_FILE))
 
-    log("Smoke test: loading the model in a fresh process")
-    answer = smoke.run(venv.python_of(paths["venv"]), model_dir, SMOKE_TIMEOUT_S)
+    answer, added = _smoke_test(paths["venv"], model_dir, needs, reqs, build_packages, config)
+    if added:  # the record says what OUT/venv holds now
+        meta.update(packages=venv.describe(paths["venv"])[1], left_out_of_serving=needs.left_out,
+                    added_by_smoke_test=added)
+        metadata.write_json(model_dir / contract.METADATA_FILE, meta)
     if answer:
         log(f"example -> {answer[:200]}")
     log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
     return meta
+
+
+def _serving_needs(env: Path, model_dir: Path, report: execute.Report, config: Config) -> serving.Needs | None:
+    """NBS2I_MINIMAL_ENV (default): what the artifact uses; None serves every requirement instead."""
+    if not config.minimal_env:
+        log("NBS2I_MINIMAL_ENV=0: the served environment gets every requirement of the notebook")
+        return None
+    log("Finding what serving needs: the modules the model uses, loaded in a fresh process")
+    return serving.needs(serving.probe(env, model_dir, report.data), list(config.serve_requirements),
+                         list(environments.SERVICE_REQUIREMENTS))
+
+
+def _smoke_test(target: Path, model_dir: Path, needs: serving.Needs | None, reqs: list[requirements.Requirement],
+                pins: list[str], config: Config) -> tuple[str, list[str]]:
+    """Load the model and answer its example in the served environment; (answer, packages added).
+    A module it lacks that the build environment has (loaded lazily, or only by the example)
+    joins the served environment, pinned; then the smoke test runs again."""
+    added: list[str] = []
+    for _ in range(MAX_ADDED_FOR_SERVING + 1):
+        log("Smoke test: loading the model in a fresh process of the served environment")
+        try:
+            providers = needs.providers if needs else None
+            return smoke.run(venv.python_of(target), model_dir, SMOKE_TIMEOUT_S, providers), added
+        except SmokeTestError as exc:
+            spec = needs.on_demand.get(exc.missing) if needs and exc.missing else None
+            if spec is None:
+                raise
+            log(f"Serving also needs {spec}: the model imported '{exc.missing}' while loading or answering its "
+                "example; adding it")
+            environments.install_served(target, [spec], reqs, pins, config, f"into the served environment: {spec}")
+            serving.add(needs, spec)
+            added.append(spec)
+            del needs.on_demand[exc.missing]
+    raise SmokeTestError(f"The served environment still lacked modules after adding {MAX_ADDED_FOR_SERVING} packages "
+                         "for the smoke test. Serve every requirement with NBS2I_MINIMAL_ENV=0.")
 
 
 def _since(mark: float) -> tuple[float, float]:

@@ -10,13 +10,14 @@ from .errors import BuildError
 
 
 def command(out: Path) -> list[str]:
+    """gunicorn run by OUT's own Python (`python -m`), so a copied or moved OUT serves itself."""
     paths = contract.out_paths(out)
-    gunicorn = paths["venv"] / "bin" / "gunicorn"
+    python = paths["venv"] / "bin" / "python"
     conf = paths["service"] / "gunicorn.conf.py"
-    for needed in (gunicorn, conf, paths["model"] / contract.METADATA_FILE):
+    for needed in (python, conf, paths["model"] / contract.METADATA_FILE):
         if not needed.exists():
             raise BuildError(f"{needed} is missing: {out} is not a complete build. Run: nbs2i build SOURCE --out {out}")
-    return [str(gunicorn), "--config", str(conf)]
+    return [str(python), "-m", "gunicorn", "--config", str(conf)]
 
 
 def exec_module(out: Path, module: str, args: list[str]) -> None:

@@ -6,13 +6,17 @@ import re
 import subprocess
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
+from .environments import TOOLING
 from .errors import SmokeTestError
 
 _MISSING = re.compile(r"No module named '([\w.]+)'")
 
 
-def run(python: Path, model_dir: Path, timeout: float) -> str:
-    """Return the example's JSON answer ('' without an example); raise SmokeTestError on failure."""
+def run(python: Path, model_dir: Path, timeout: float, providers: dict | None = None) -> str:
+    """Return the example's JSON answer ('' without an example); raise SmokeTestError on failure.
+    providers (module -> distribution of the build environment) words a missing module's fix."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["MPLBACKEND"] = "Agg"
     try:
@@ -23,17 +27,26 @@ def run(python: Path, model_dir: Path, timeout: float) -> str:
                              "predicting the example hangs. Check predictor(example) in the notebook.") from None
     if result.returncode != 0:
         text = result.stderr.strip() or result.stdout.strip()
-        raise SmokeTestError("The built model failed its smoke test in a fresh process of the served "
-                             "environment:\n    " + "\n    ".join(text.splitlines()[-20:]) + _missing_hint(text))
+        error = SmokeTestError("The built model failed its smoke test in a fresh process of the served "
+                               "environment:\n    " + "\n    ".join(text.splitlines()[-20:])
+                               + _missing_hint(text, providers or {}))
+        missing = _MISSING.findall(text)
+        error.missing = missing[-1].split(".")[0] if missing else None
+        raise error
     return result.stdout.strip()
 
 
-def _missing_hint(text: str) -> str:
+def _missing_hint(text: str, providers: dict) -> str:
     """The notebook ran with a module that serving does not have: say which, and what to do."""
     found = _MISSING.findall(text)
     if not found:
         return ""
     module = found[-1].split(".")[0]
+    dist = providers.get(module)
+    if dist and canonicalize_name(dist) not in TOOLING:
+        return (f"\n  The model needs the module '{module}' (the package {dist} in the build environment), and "
+                f"the served environment (OUT/venv) was derived without it: the example did not reach it. Keep "
+                f"it with NBS2I_SERVE_REQUIREMENTS={dist}, or serve every requirement with NBS2I_MINIMAL_ENV=0.")
     return (f"\n  The model needs the module '{module}' to load or predict, and the served environment "
             f"(OUT/venv) does not have it: the notebook ran in a build environment that also holds IPython "
             f"and other notebook tooling, which are never served. If '{module}' is notebook tooling "

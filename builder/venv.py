@@ -48,16 +48,18 @@ def _env(config: Config) -> dict[str, str]:
     return env
 
 
-def create(venv: Path, config: Config, seed: bool = False) -> None:
-    """Create a fresh venv at venv (a venv is not relocatable: this path is its run path).
+def create(venv: Path, config: Config, seed: bool = False, relocatable: bool = False) -> None:
+    """Create a fresh venv at venv.
 
     seed: put pip in it too (uv's venvs have none), so the notebook's `!pip list` sees it.
+    relocatable: its scripts find their Python relative to themselves (uv), so OUT can move.
     """
     base = config.python or getattr(sys, "_base_executable", sys.executable)
     if venv.exists():
         shutil.rmtree(venv)
     if installer(config) == "uv":
         cmd = ["uv", "venv", "--quiet", "--python", base, str(venv)] + (["--seed"] if seed else [])
+        cmd += ["--relocatable"] if relocatable else []
         if config.cache_dir:
             cmd += ["--cache-dir", str(config.cache_dir)]
     else:
@@ -65,9 +67,9 @@ def create(venv: Path, config: Config, seed: bool = False) -> None:
     _run(cmd, config, "creating the virtualenv " + str(venv))
 
 
-def install(venv: Path, specs: list[str], config: Config, requirements: list[Requirement], label: str,
+def install(venv: Path, specs: list[str], config: Config, requirements: list[Requirement], what: str,
             constraints: Path | None = None) -> None:
-    """Install specs into venv (label names it in the log); requirements, the notebook's, are named
+    """Install specs into venv (`what` says what, in the log); requirements, the notebook's, are named
     when the install fails; constraints pins versions."""
     if installer(config) == "uv":
         cmd = ["uv", "pip", "install", "--python", str(python_of(venv))]
@@ -87,9 +89,8 @@ def install(venv: Path, specs: list[str], config: Config, requirements: list[Req
             cmd += ["--cache-dir", str(config.cache_dir)]
     if constraints is not None:
         cmd += ["--constraint", str(constraints)]
-    names = ", ".join(r.text for r in requirements) or "(none from the notebook)"
     started = time.monotonic()
-    _run(cmd + specs, config, f"installing the requirements {names} into {label}", requirements)
+    _run(cmd + specs, config, f"installing {what}", requirements)
     print(f"---> installed in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 
@@ -151,7 +152,10 @@ def describe(venv: Path) -> tuple[str, list[str]]:
 
 
 def link_service(venv: Path, service_dir: Path) -> None:
-    """Make OUT/service importable in the venv (nbs2i_service), so load_model works there too."""
+    """Make service_dir importable in the venv (nbs2i_service), so load_model works there too.
+    The .pth line is relative to site-packages (site.py joins it there): a moved OUT still
+    imports its own service, and so loads its own model."""
     code = "import sysconfig; print(sysconfig.get_path('purelib'))"
     out = subprocess.run([str(python_of(venv)), "-c", code], capture_output=True, text=True, check=True, cwd="/")
-    (Path(out.stdout.strip()) / "nbs2i-service.pth").write_text(str(service_dir.resolve()) + "\n")
+    site_packages = Path(out.stdout.strip())
+    (site_packages / "nbs2i-service.pth").write_text(os.path.relpath(service_dir.resolve(), site_packages) + "\n")

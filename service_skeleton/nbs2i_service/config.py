@@ -33,6 +33,8 @@ class Config:
     find_links: tuple[str, ...] = ()
     cert_file: str | None = None
     relax_pins: bool = False
+    minimal_env: bool = True
+    serve_requirements: tuple[str, ...] = ()
     # build and serve
     signing_key: bytes | None = None
     # serve
@@ -149,6 +151,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         find_links=_split(env.get("PIP_FIND_LINKS")),
         cert_file=env.get("PIP_CERT", "").strip() or env.get("SSL_CERT_FILE", "").strip() or None,
         relax_pins=_bool(env, "NBS2I_RELAX_PINS", False),
+        minimal_env=_bool(env, "NBS2I_MINIMAL_ENV", True),
+        serve_requirements=_split(env.get("NBS2I_SERVE_REQUIREMENTS", "").replace(",", " ")),
         signing_key=key.encode("utf-8") if key else None,
         host=env.get("NBS2I_HOST", "").strip() or "0.0.0.0",
         port=_int(env, "PORT", DEFAULT_PORT, minimum=1),
