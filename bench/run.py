@@ -46,6 +46,25 @@ def build(example: str, out: Path, tool: str = NBS2I, **env: str) -> float:
     return time.monotonic() - started
 
 
+def served_sizes() -> dict:
+    """Each example's served venv with every requirement (NBS2I_MINIMAL_ENV=0, as before) and derived
+    from the artifact (the default), in MB; and the analysis' cost in seconds."""
+    log("served venv sizes: every requirement vs derived from the artifact, for each example")
+    sizes = {}
+    for example in sorted(p.name for p in (REPO / "examples").iterdir() if any(p.glob("*.ipynb"))):
+        row = {}
+        for label, minimal in (("every requirement", "0"), ("derived", "1")):
+            out = WORK / f"sizes-{example}-{minimal}"
+            build(example, out, NBS2I_MINIMAL_ENV=minimal)
+            row[label] = sum(f.stat().st_size for f in (out / "venv").rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+            if minimal == "1":
+                meta = json.loads((out / "model" / "metadata.json").read_text())
+                row["analysis_s"] = meta["build_seconds"]["serving_analysis"]
+                row["left_out"] = len(meta.get("left_out_of_serving", []))
+        sizes[example] = row
+    return sizes
+
+
 def nbs2i_before() -> str | None:
     """nbs2i as of BEFORE_IPYTHON, in a venv of its own; None when the clone lacks that commit."""
     src, venv = WORK / "before-src", WORK / "before-venv"
@@ -228,6 +247,7 @@ def main() -> None:
         "threads": threads_effect(outs["kmeans"]),
         "builds": build_times(),
         "warm_builds": warm_builds(),
+        "served_sizes": served_sizes(),
     }
     results["images"] = image_sizes(results)
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))

@@ -31,3 +31,13 @@ def test_values_are_parsed():
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config(env)
+
+
+def test_build_switches():
+    c = load_config({})
+    assert (c.minimal_env, c.serve_requirements, c.relax_pins) == (True, (), False)
+    c = load_config({"NBS2I_MINIMAL_ENV": "0", "NBS2I_SERVE_REQUIREMENTS": "pandas, matplotlib>=3 tabulate",
+                     "NBS2I_RELAX_PINS": "1"})
+    assert (c.minimal_env, c.serve_requirements, c.relax_pins) == (False, ("pandas", "matplotlib>=3", "tabulate"), True)
+    with pytest.raises(ConfigError, match="NBS2I_MINIMAL_ENV='maybe' is not a yes/no value"):
+        load_config({"NBS2I_MINIMAL_ENV": "maybe"})
