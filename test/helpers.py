@@ -56,6 +56,21 @@ def nbs2i(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -
     return subprocess.run([NBS2I, *args], capture_output=True, text=True, env=env or build_env(), timeout=timeout)
 
 
+def build_ok(src: Path, out: Path, *args: str, **env: str) -> str:
+    """`nbs2i build SRC --out OUT ARGS` with env added; asserts success; returns the build log."""
+    result = nbs2i("build", str(src), "--out", str(out), *args, env=build_env(**env))
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def predict(out: Path, sample: object) -> object:
+    """Serve OUT with a real gunicorn (one worker), POST sample to /predict, return the prediction."""
+    with Service(out, workers=1) as svc:
+        status, _, body = request(svc.url + "/predict", sample)
+    assert status == 200, body
+    return body["prediction"]
+
+
 def build_notebook(root: Path, *cells: str, **env: str) -> Path:
     """Build a notebook of these cells for real (nbs2i build); return its OUT."""
     write_notebook(root / "src", *cells)

@@ -11,22 +11,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from test.helpers import NOTEBOOK_TOOLING, Service, build_env, nbs2i, request, served_distributions, write_notebook
+from test.helpers import NOTEBOOK_TOOLING, build_ok, predict, served_distributions, write_notebook
 
 pytestmark = pytest.mark.slow
 
 
-def build(src: Path, out: Path, *args: str) -> str:
-    result = nbs2i("build", str(src), "--out", str(out), *args, env=build_env())
-    assert result.returncode == 0, result.stderr
-    return result.stderr
-
-
-def answer(out: Path, sample: object) -> object:
-    with Service(out, workers=1) as svc:
-        status, _, body = request(svc.url + "/predict", sample)
-    assert status == 200, body
-    return body["prediction"]
 
 
 def outputs_of(out: Path) -> list[list[dict]]:
@@ -41,16 +30,16 @@ def test_module_beside_the_notebook_travels_with_the_model(tmp_path):
     (src / "features.py").write_text("import helpers\n\ndef clean(values):\n    return helpers.total(values)\n")
     (src / "helpers.py").write_text("def total(values):\n    return sum(abs(v) for v in values)\n")
     (src / "preamble.py").write_text("SCALE = 10\n")
-    build(src, tmp_path / "out")
+    build_ok(src, tmp_path / "out")
     shutil.rmtree(src)  # the service never needs the source tree
-    assert answer(tmp_path / "out", [1, -2]) == 30
+    assert predict(tmp_path / "out", [1, -2]) == 30
 
 
 def test_indented_cell_runs_dedented(tmp_path):
     write_notebook(tmp_path / "src", "    answer = 42\n    offset = answer - 40",
                    "def predictor(sample):\n    return sample + offset")
-    build(tmp_path / "src", tmp_path / "out")
-    assert answer(tmp_path / "out", 1) == 3
+    build_ok(tmp_path / "src", tmp_path / "out")
+    assert predict(tmp_path / "out", 1) == 3
 
 
 MAGIC_LOOKING = "Summary\n%d rows\n!important\n%%timeit -n 1 is text\n  !ls too\n"
@@ -60,8 +49,8 @@ def test_magic_looking_lines_in_strings_are_kept(tmp_path):
     write_notebook(tmp_path / "src", f'template = """{MAGIC_LOOKING}"""',
                    "minutes = 125\nremainder = (minutes\n   % 60)\nflag = (True\n  !=False)",
                    "def predictor(sample):\n    return [template, template % sample, remainder, flag]")
-    build(tmp_path / "src", tmp_path / "out")
-    kept, filled, remainder, flag = answer(tmp_path / "out", 7)
+    build_ok(tmp_path / "src", tmp_path / "out")
+    kept, filled, remainder, flag = predict(tmp_path / "out", 7)
     assert kept == MAGIC_LOOKING  # byte for byte
     assert filled == "Summary\n7 rows\n!important\n%timeit -n 1 is text\n  !ls too\n"
     assert (remainder, flag) == (5, True)
@@ -76,8 +65,8 @@ def test_ipython_api_display_and_help_lines(tmp_path):
         "len?",
         "%load_ext autoreload\n%autoreload 2",
         "def predictor(sample):\n    return {'major': major, 'sample': sample}\nmajor = int(version.split('.')[0])")
-    build(tmp_path / "src", tmp_path / "out")
-    assert answer(tmp_path / "out", "x")["major"] >= 8
+    build_ok(tmp_path / "src", tmp_path / "out")
+    assert predict(tmp_path / "out", "x")["major"] >= 8
     cells = outputs_of(tmp_path / "out")
     kinds = [(o.output_type, o.get("name")) for o in cells[1]]
     assert kinds == [("display_data", None), ("stream", "stderr"), ("execute_result", None)]
@@ -91,20 +80,20 @@ def test_matplotlib_magics_draw_inline(tmp_path):
                    "%matplotlib notebook\n%config InlineBackend.figure_format = 'retina'\nimport matplotlib.pyplot as plt",
                    "plt.plot([1, 2, 3])\nplt.show()\nprint('after show')", "plt.figure()\nplt.bar([1], [2]);",
                    "def predictor(sample):\n    return sample")
-    build(tmp_path / "src", tmp_path / "out")
+    build_ok(tmp_path / "src", tmp_path / "out")
     cells = outputs_of(tmp_path / "out")
     assert [o.output_type for o in cells[2]] == ["display_data", "stream"]  # show() displays, as inline does
     assert [o.output_type for o in cells[3]] == ["display_data"]           # open figures shown at cell end
     assert all(o.metadata["image/png"]["width"] for o in (cells[2][0], cells[3][0]))  # retina: sized PNGs
-    assert answer(tmp_path / "out", 4) == 4
+    assert predict(tmp_path / "out", 4) == 4
     assert "matplotlib" not in served_distributions(tmp_path / "out")  # the plots stay in the build
 
 
 def test_top_level_await(tmp_path):
     write_notebook(tmp_path / "src", "import asyncio\n\nasync def fetch_scale():\n    await asyncio.sleep(0.01)\n"
                    "    return 3", "scale = await fetch_scale()", "def predictor(sample):\n    return sample * scale")
-    build(tmp_path / "src", tmp_path / "out")
-    assert answer(tmp_path / "out", 2) == 6
+    build_ok(tmp_path / "src", tmp_path / "out")
+    assert predict(tmp_path / "out", 2) == 6
 
 
 def test_notebook_in_a_subfolder_runs_in_its_folder(tmp_path):
@@ -115,9 +104,9 @@ def test_notebook_in_a_subfolder_runs_in_its_folder(tmp_path):
     (repo / "sub" / "data").mkdir()
     (repo / "sub" / "data" / "prices.csv").write_text("apple,1.5\npear,2.25\n")
     (repo / "requirements.txt").write_text("tabulate\n")  # at SOURCE's root: read when none is beside it
-    log = build(repo, tmp_path / "out", "--notebook", "sub/train.ipynb")
+    log = build_ok(repo, tmp_path / "out", "--notebook", "sub/train.ipynb")
     assert f"with IPython in {repo / 'sub'}" in log
-    assert answer(tmp_path / "out", "pear") == 2.25
+    assert predict(tmp_path / "out", "pear") == 2.25
 
 
 def test_shell_escape_expands_python_values(tmp_path):
@@ -125,8 +114,8 @@ def test_shell_escape_expands_python_values(tmp_path):
                    "!mkdir -p {IMAGES_PATH} && echo $count {IMAGES_PATH / 'tree.dot'} > {IMAGES_PATH}/out.txt",
                    "files = !ls {IMAGES_PATH}\nwritten = open('images/out.txt').read().strip()",
                    "def predictor(sample):\n    return [written, list(files)]")
-    build(tmp_path / "src", tmp_path / "out")
-    assert answer(tmp_path / "out", 0) == ["3 images/tree.dot", ["out.txt"]]
+    build_ok(tmp_path / "src", tmp_path / "out")
+    assert predict(tmp_path / "out", 0) == ["3 images/tree.dot", ["out.txt"]]
 
 
 def test_shell_commands_run_in_the_build_environment(tmp_path):
@@ -135,27 +124,27 @@ def test_shell_commands_run_in_the_build_environment(tmp_path):
                    "pips = !pip --version",
                    "same_env = shell_prefix[0] == kernel_prefix and kernel_prefix in pips[0]",
                    "def predictor(sample):\n    return [same_env, 'nbs2i-build-env' in kernel_prefix]")
-    build(tmp_path / "src", tmp_path / "out")
-    assert answer(tmp_path / "out", 0) == [True, True]
+    build_ok(tmp_path / "src", tmp_path / "out")
+    assert predict(tmp_path / "out", 0) == [True, True]
 
 
 def test_failed_shell_command_is_a_warning(tmp_path):
     write_notebook(tmp_path / "src", "!exit 3\nafter = _exit_code", "def predictor(sample):\n    return after")
-    log = build(tmp_path / "src", tmp_path / "out")
+    log = build_ok(tmp_path / "src", tmp_path / "out")
     assert "warning: cell 1: `exit 3` exited with status 3; Jupyter goes on" in log
-    assert answer(tmp_path / "out", 0) == 3
+    assert predict(tmp_path / "out", 0) == 3
 
 
 def test_pip_lines_are_requirements_not_commands(tmp_path):
     write_notebook(tmp_path / "src", "%%capture\n!pip install -q tabulate",
                    "import sys\n!{sys.executable} -m pip install --upgrade six\n%pip install nbformat",
                    "import tabulate, six", "def predictor(sample):\n    return tabulate.tabulate([[sample]])")
-    log = build(tmp_path / "src", tmp_path / "out")
+    log = build_ok(tmp_path / "src", tmp_path / "out")
     assert "tabulate  (model.ipynb cell 1 (pip install))\n     six  (model.ipynb cell 2 (pip install))\n     " \
            "nbformat  (model.ipynb cell 2 (pip install))" in log
     assert "-m pip install --upgrade six` not run: the build installed the notebook's requirements" in log
     served = served_distributions(tmp_path / "out")
     assert "tabulate" in served and not served & NOTEBOOK_TOOLING
-    assert answer(tmp_path / "out", 5) == "-\n5\n-"
+    assert predict(tmp_path / "out", 5) == "-\n5\n-"
     metadata = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
     assert any(p.startswith("nbformat==") for p in metadata["build_packages"])

@@ -5,9 +5,8 @@ each; each builds for real, and serves where the answer shows what was installed
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from test.helpers import Service, build_env, nbs2i, request, write_notebook
+from test.helpers import Service, build_ok, predict, request, write_notebook
 
 import pytest
 
@@ -16,25 +15,14 @@ VERSIONS = ("def predictor(sample):\n    from importlib.metadata import version\
             "    return {name: version(name) for name in sample}")
 
 
-def build(src: Path, out: Path, **env: str) -> str:
-    result = nbs2i("build", str(src), "--out", str(out), env=build_env(**env))
-    assert result.returncode == 0, result.stderr
-    return result.stderr
-
-
-def installed(out: Path, names: list[str]) -> dict:
-    with Service(out, workers=1) as svc:
-        status, _, body = request(svc.url + "/predict", names)
-    assert status == 200, body
-    return body["prediction"]
 
 
 def test_pinned_unpinned_and_case_variant_mentions_build(tmp_path):
     write_notebook(tmp_path / "src", "!pip install tabulate MarkupSafe",
                    'requirements = [["tabulate", "0.9.0"], ["markupsafe", "2.1.5"]]', VERSIONS)
-    log = build(tmp_path / "src", tmp_path / "out")
+    log = build_ok(tmp_path / "src", tmp_path / "out")
     assert "tabulate==0.9.0  (model.ipynb cell 1 (pip install); model.ipynb cell 2)" in log
-    assert installed(tmp_path / "out", ["tabulate", "markupsafe"]) == {"tabulate": "0.9.0", "markupsafe": "2.1.5"}
+    assert predict(tmp_path / "out", ["tabulate", "markupsafe"]) == {"tabulate": "0.9.0", "markupsafe": "2.1.5"}
 
 
 REPOSITORY_FILES = {  # one repository layout each: files, a line the build log must show, what gets installed
@@ -62,8 +50,8 @@ def test_repository_files_decide_what_is_installed(tmp_path, layout):
     write_notebook(tmp_path / "src", "import tabulate, six", VERSIONS)
     for name, text in files.items():
         (tmp_path / "src" / name).write_text(text)
-    assert log_line in build(tmp_path / "src", tmp_path / "out")
-    assert installed(tmp_path / "out", list(versions)) == versions
+    assert log_line in build_ok(tmp_path / "src", tmp_path / "out")
+    assert predict(tmp_path / "out", list(versions)) == versions
 
 
 def test_old_pins_build_relaxed_when_asked(tmp_path):
@@ -71,7 +59,7 @@ def test_old_pins_build_relaxed_when_asked(tmp_path):
                    "import numpy as np\nfrom sklearn.cluster import KMeans\n"
                    "kmeans = KMeans(n_clusters=2, n_init=10, random_state=0).fit(np.array([[0, 0], [0, 1], [9, 9], [9, 8]]))",
                    "def predictor(sample):\n    return int(kmeans.predict(np.array([sample]))[0] == kmeans.predict([[9, 9]])[0])")
-    log = build(tmp_path / "src", tmp_path / "out", NBS2I_RELAX_PINS="1")
+    log = build_ok(tmp_path / "src", tmp_path / "out", NBS2I_RELAX_PINS="1")
     assert "NBS2I_RELAX_PINS: numpy==1.15 (model.ipynb cell 1) installed as numpy>=1.15" in log
     meta = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
     relaxed = {r["name"]: r for r in meta["relaxed_pins"]}
@@ -86,7 +74,7 @@ def test_notebook_without_requirements_gets_them_from_its_imports(tmp_path):
     write_notebook(tmp_path / "src", "import numpy as np\nfrom sklearn.linear_model import LinearRegression",
                    "model = LinearRegression().fit(np.array([[0], [1], [2]]), np.array([1, 3, 5]))",
                    "def predictor(sample):\n    return float(model.predict([[sample]])[0])")
-    log = build(tmp_path / "src", tmp_path / "out")
+    log = build_ok(tmp_path / "src", tmp_path / "out")
     assert "declares no requirements; inferred from its imports: numpy, scikit-learn" in log
     meta = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
     assert meta["inferred_requirements"] == ["numpy", "scikit-learn"]

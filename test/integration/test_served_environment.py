@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from test.helpers import NBS2I, Service, build_env, nbs2i, request, served_distributions, write_notebook
+from test.helpers import NBS2I, build_env, build_ok, predict, served_distributions, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -23,22 +22,11 @@ TRAIN = ('requirements = ["pandas", "matplotlib", "scikit-learn"]',
          "double = Doubler(LinearRegression().fit(frame[['x']].to_numpy(), frame['y'].to_numpy()))")
 
 
-def build(src: Path, out: Path, **env: str) -> str:
-    result = nbs2i("build", str(src), "--out", str(out), env=build_env(**env))
-    assert result.returncode == 0, result.stderr
-    return result.stderr
-
-
-def predict(out: Path, sample: object) -> object:
-    with Service(out, workers=1) as svc:
-        status, _, body = request(svc.url + "/predict", sample)
-    assert status == 200, body
-    return body["prediction"]
 
 
 def test_training_packages_stay_in_the_build(tmp_path):
     write_notebook(tmp_path / "src", *TRAIN, "def predictor(sample):\n    return double(sample)\nexample = 1")
-    log = build(tmp_path / "src", tmp_path / "out")
+    log = build_ok(tmp_path / "src", tmp_path / "out")
     served = served_distributions(tmp_path / "out")
     assert {"scikit-learn", "numpy", "scipy", "flask"} <= served
     assert not served & {"pandas", "matplotlib", "ipython"}
@@ -53,22 +41,22 @@ def test_training_packages_stay_in_the_build(tmp_path):
 def test_an_import_inside_the_predictor_keeps_its_package(tmp_path):
     write_notebook(tmp_path / "src", *TRAIN,
                    "def predictor(sample):\n    import pandas\n    return int(pandas.Series(sample).sum())")
-    build(tmp_path / "src", tmp_path / "out")
+    build_ok(tmp_path / "src", tmp_path / "out")
     assert "pandas" in served_distributions(tmp_path / "out")
     assert predict(tmp_path / "out", [1, 2, 3]) == 6
 
 
 def test_serve_requirements_keep_and_minimal_env_off(tmp_path):
     write_notebook(tmp_path / "src", *TRAIN, "def predictor(sample):\n    return double(sample)")
-    build(tmp_path / "src", tmp_path / "kept", NBS2I_SERVE_REQUIREMENTS="matplotlib")
+    build_ok(tmp_path / "src", tmp_path / "kept", NBS2I_SERVE_REQUIREMENTS="matplotlib")
     assert "matplotlib" in served_distributions(tmp_path / "kept") and "pandas" not in served_distributions(tmp_path / "kept")
-    build(tmp_path / "src", tmp_path / "whole", NBS2I_MINIMAL_ENV="0")
+    build_ok(tmp_path / "src", tmp_path / "whole", NBS2I_MINIMAL_ENV="0")
     assert {"pandas", "matplotlib"} <= served_distributions(tmp_path / "whole")
 
 
 def test_a_copied_or_moved_out_serves_its_own_model(tmp_path):
     write_notebook(tmp_path / "src", "def predictor(sample):\n    return sample + 1")
-    build(tmp_path / "src", tmp_path / "out")
+    build_ok(tmp_path / "src", tmp_path / "out")
     shutil.copytree(tmp_path / "out", tmp_path / "copy", symlinks=True)
     (tmp_path / "out").rename(tmp_path / "moved")
     assert predict(tmp_path / "moved", 1) == 2
@@ -86,7 +74,7 @@ def test_a_module_only_the_example_imports_is_added_by_the_smoke_test(tmp_path):
                    "import importlib\n\ndef predictor(sample):\n"
                    "    module = importlib.import_module(''.join(['tab', 'ulate']))  # no import, no name to see\n"
                    "    return [sample, module.__version__]\nexample = 5")
-    log = build(tmp_path / "src", tmp_path / "out")
+    log = build_ok(tmp_path / "src", tmp_path / "out")
     assert "Serving also needs tabulate==" in log and "the model imported 'tabulate'" in log
     meta = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
     assert meta["added_by_smoke_test"][0].startswith("tabulate==")
