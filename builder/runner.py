@@ -156,6 +156,8 @@ class BuildShell(InteractiveShell):
     system = system_piped
 
     def run_command(self, cmd):
+        if cmd.rstrip().endswith("&"):  # as IPython: its output could never be read to the end
+            raise OSError("Background processes not supported.")
         if re.match(self.pip_pattern, cmd.strip()):
             print(f"nbs2i: `{cmd.strip()}` not run: the build installed the notebook's requirements before "
                   "running it (see the build log).")
@@ -280,4 +282,6 @@ def main(cells, model_dir, root, pip_pattern):
     facts = failure or finish(shell.user_ns, model_dir, root)
     status = "error" if "kind" in facts else "ok"
     write_report(status=status, shell_failures=shell.shell_failures, **facts)
-    sys.exit(3 if status == "error" else 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(3 if status == "error" else 0)  # as a kernel shutting down: no wait for threads the notebook left

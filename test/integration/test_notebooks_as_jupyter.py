@@ -148,3 +148,10 @@ def test_pip_lines_are_requirements_not_commands(tmp_path):
     assert predict(tmp_path / "out", 5) == "-\n5\n-"
     metadata = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
     assert any(p.startswith("nbformat==") for p in metadata["build_packages"])
+
+
+def test_threads_the_notebook_leaves_running_do_not_hold_the_build(tmp_path):
+    write_notebook(tmp_path / "src", "import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()",
+                   "def predictor(sample):\n    return sample")
+    build_ok(tmp_path / "src", tmp_path / "out", "--timeout", "120")
+    assert predict(tmp_path / "out", 1) == 1
