@@ -71,14 +71,43 @@ def infer(nb: nbformat.NotebookNode, source: Source) -> list[str]:
 
 
 def _imports(nb: nbformat.NotebookNode, notebook: Path) -> list[tuple[str, str]]:
-    found = []
+    """(top-level module, where) of every import the notebook needs: not those a `try` guards
+    against ImportError (optional), not the modules the notebook writes itself (`%%writefile x.py`)."""
+    found, written = [], set()
     for cell in cells_mod.code_cells(nb):
-        for node in ast.walk(cells_mod.parse(cell, notebook)):
+        tree = cells_mod.parse(cell, notebook)
+        optional = {id(n) for t in ast.walk(tree) if isinstance(t, ast.Try) and _guards_import(t)
+                    for stmt in t.body for n in ast.walk(stmt)}
+        for node in ast.walk(tree):
+            written |= _written_module(node)
+            if id(node) in optional:
+                continue
             if isinstance(node, ast.Import):
                 found += [(alias.name.split(".")[0], f"cell {cell.index}") for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.append((node.module.split(".")[0], f"cell {cell.index}"))
-    return found
+    return [(module, where) for module, where in found if module not in written]
+
+
+def _guards_import(node: ast.Try) -> bool:
+    names = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+    for handler in node.handlers:
+        caught = handler.type
+        kinds = caught.elts if isinstance(caught, ast.Tuple) else [caught]
+        if caught is None or any(isinstance(k, ast.Name) and k.id in names for k in kinds):
+            return True
+    return False
+
+
+def _written_module(node: ast.AST) -> set[str]:
+    """`%%writefile helpers.py` (IPython: get_ipython().run_cell_magic('writefile', 'helpers.py', ...))."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run_cell_magic"
+            and len(node.args) >= 2 and all(isinstance(a, ast.Constant) for a in node.args[:2])
+            and node.args[0].value == "writefile"):
+        target = str(node.args[1].value).split()[-1] if str(node.args[1].value).split() else ""
+        if target.endswith(".py"):
+            return {Path(target).stem}
+    return set()
 
 
 def _in_source(module: str, source: Source) -> bool:

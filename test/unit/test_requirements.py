@@ -155,3 +155,10 @@ def test_an_unknown_import_is_named_never_guessed(tmp_path):
     with pytest.raises(RequirementsError) as err:
         collect(tmp_path, "import numpy", "import torchy_nonsense")
     assert "does not know which package provides torchy_nonsense (cell 2); it does not guess" in str(err.value)
+
+
+def test_inference_skips_optional_imports_and_modules_the_notebook_writes(tmp_path):
+    found = collect(tmp_path, "%%writefile mymod.py\ndef f(x):\n    return x",
+                    "import mymod\ntry:\n    import torchy_optional\nexcept ImportError:\n    torchy_optional = None",
+                    "import numpy")
+    assert found == ["numpy"]
