@@ -189,8 +189,16 @@ def write(results: dict, docs: Path) -> None:
                   "packages left out | analysis s |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {name} | {row['every requirement']:.0f} | {row['derived']:.0f} | {row['left_out']} | "
                   f"{row['analysis_s']:.1f} |" for name, row in results["served_sizes"].items()]
-        lines += ["", "A runtime image is its base plus OUT (venv, model, service), so the image shrinks by the "
-                  "venv's difference; the image sizes below are measured for kmeans.", ""]
+        lines += ["", "Analysis: the probe and the closure (metadata.json `build_seconds.serving_analysis`).", ""]
+    if results.get("runtime_images"):
+        lines += ["## Runtime-path model image per example (MB)", "",
+                  "| example | every requirement (NBS2I_MINIMAL_ENV=0, as before) | derived from the artifact |",
+                  "| --- | --- | --- |"]
+        lines += [f"| {name} | {row['every requirement']:.0f} | {row['derived']:.0f} |"
+                  for name, row in results["runtime_images"].items()]
+        lines += ["", "Built with `nbs2i image` (builder assembles, runtime image gets OUT). name-classifier is "
+                  "not built as an image here: its CPU torch comes from this machine's find-links folder, which "
+                  "the build container cannot see.", ""]
     if results.get("images"):
         lines += ["## Images", "", "| image | MB |", "| --- | --- |"]
         lines += [f"| {name} | {size:.0f} |" for name, size in results["images"].items()]

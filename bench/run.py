@@ -65,6 +65,36 @@ def served_sizes() -> dict:
     return sizes
 
 
+def runtime_image_sizes() -> dict:
+    """Runtime-path model images of the examples with every requirement (.s2i/environment sets
+    NBS2I_MINIMAL_ENV=0, as before) and derived from the artifact, in MB (podman only).
+    name-classifier is left out: its CPU torch comes from this machine's find-links folder,
+    which the build container cannot see."""
+    if not shutil.which("podman"):
+        return {}
+    log("runtime images per example: every requirement vs derived from the artifact")
+    env = engine_env()
+    sizes = {}
+    for example in ("kmeans", "iris-tree", "iris-knn", "propensity", "batch-vectorised"):
+        row = {}
+        for label, minimal in (("every requirement", "0"), ("derived", "1")):
+            src = WORK / f"image-src-{example}-{minimal}"
+            shutil.rmtree(src, ignore_errors=True)
+            shutil.copytree(REPO / "examples" / example, src)
+            (src / ".s2i").mkdir(exist_ok=True)
+            (src / ".s2i" / "environment").write_text(f"NBS2I_MINIMAL_ENV={minimal}\n")
+            tag = f"localhost/nbs2i-bench-{example}-{minimal}"
+            subprocess.run([NBS2I, "image", str(src), "--tag", tag], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            size = subprocess.run(["podman", "image", "inspect", "--format", "{{.Size}}", tag], env=env,
+                                  capture_output=True, text=True, check=True).stdout
+            row[label] = int(size.strip()) / 1e6
+            subprocess.run(["podman", "rmi", "-f", tag], env=env, capture_output=True)
+        sizes[example] = row
+    subprocess.run(["podman", "image", "prune", "-f"], env=env, capture_output=True)
+    return sizes
+
+
 def nbs2i_before() -> str | None:
     """nbs2i as of BEFORE_IPYTHON, in a venv of its own; None when the clone lacks that commit."""
     src, venv = WORK / "before-src", WORK / "before-venv"
@@ -250,6 +280,7 @@ def main() -> None:
         "served_sizes": served_sizes(),
     }
     results["images"] = image_sizes(results)
+    results["runtime_images"] = runtime_image_sizes()
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
     report.write(results, REPO / "docs")
     log("wrote docs/benchmarks.md and docs/bench/*.png")
