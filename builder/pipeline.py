@@ -48,11 +48,18 @@ def read_requirements(src: source.Source, config: Config) -> list[requirements.R
 def _requirements(found: declared.Declared, config: Config) -> tuple[list[requirements.Requirement], list]:
     """What gets installed: the declared requirements, exact pins relaxed when asked to."""
     if not config.relax_pins:
+        _log_requirements(found.requirements)
         return found.requirements, []
     reqs, relaxed = specifiers.relax(found.requirements)
     for r in relaxed:
         log(f"NBS2I_RELAX_PINS: {r.name}{r.pinned} ({r.origin}) installed as {r.name}{r.relaxed}")
+    _log_requirements(reqs)
     return reqs, relaxed
+
+
+def _log_requirements(reqs: list[requirements.Requirement]) -> None:
+    log("Requirements (where each is declared):" + "".join(f"\n     {r.text}  ({r.origin})" for r in reqs)
+        if reqs else "Requirements: none")
 
 
 def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
@@ -66,8 +73,6 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     cells_mod.check_syntax(cells, src.notebook)
     found = declared.collect(src, nb)
     reqs, relaxed = _requirements(found, config)
-    log("Requirements (where each is declared):" + "".join(f"\n     {r.text}  ({r.origin})" for r in reqs)
-        if reqs else "Requirements: none")
     config = environments.with_indexes(config, found.indexes)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -91,18 +96,15 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     if needs:
         serving.describe(needs, build_size, serving.size(paths["venv"]))
 
-    data = (model_dir / contract.ARTIFACT_FILE).read_bytes()
     python_version, packages = venv.describe(paths["venv"])
     meta = metadata.build(src, config.model_name or src.stem, reqs, packages, build_packages, python_version,
-                          report, data, venv.installer(config), config.signing_key)
+                          report, (model_dir / contract.ARTIFACT_FILE).read_bytes(), venv.installer(config),
+                          config.signing_key)
     meta["build_seconds"] = seconds
     meta.update(metadata.requirement_facts(found, relaxed, build_packages))
     if needs:
-        meta["served_because_of_modules"] = needs.modules
-        meta["left_out_of_serving"] = needs.left_out
-    metadata.write_json(model_dir / contract.METADATA_FILE, meta)
-    metadata.write_json(model_dir / contract.OPENAPI_FILE, openapi.build_spec(meta))
-    nbformat.write(metadata.executed_notebook(nb, report), str(model_dir / contract.EXECUTED_NOTEBOOK_FILE))
+        meta.update(served_because_of_modules=needs.modules, left_out_of_serving=needs.left_out)
+    _write_record(model_dir, meta, nb, report)
 
     answer, added = _smoke_test(paths["venv"], model_dir, needs, reqs, build_packages, config)
     if added:  # the record says what OUT/venv holds now
@@ -113,6 +115,13 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         log(f"example -> {answer[:200]}")
     log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
     return meta
+
+
+def _write_record(model_dir: Path, meta: dict, nb: nbformat.NotebookNode, report: execute.Report) -> None:
+    """metadata.json, openapi.json and the executed notebook in OUT/model."""
+    metadata.write_json(model_dir / contract.METADATA_FILE, meta)
+    metadata.write_json(model_dir / contract.OPENAPI_FILE, openapi.build_spec(meta))
+    nbformat.write(metadata.executed_notebook(nb, report), str(model_dir / contract.EXECUTED_NOTEBOOK_FILE))
 
 
 def _serving_needs(env: Path, model_dir: Path, report: execute.Report, config: Config) -> serving.Needs | None:
