@@ -98,6 +98,7 @@ def distributions():
 
 
 def main(model_dir):
+    report_to, sys.stdout = sys.stdout, sys.stderr  # what the model prints must not mix with the report
     from nbs2i_service import artifact, contract
 
     with open(os.path.join(model_dir, contract.ARTIFACT_FILE), "rb") as handle:
@@ -120,7 +121,7 @@ def main(model_dir):
     report = {"pickle": sorted(pickle_modules(data)), "code": sorted(code_imports(objects)),
               "loaded": sorted(loaded | ran), "example_error": error,
               "distributions": distributions(), "markers": marker_environment()}
-    json.dump(report, sys.stdout)
+    json.dump(report, report_to)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,11 @@ def probe(env_root: Path, model_dir: Path, data: dict) -> dict:
         raise BuildError("Finding what serving needs failed while loading the model in a fresh process:\n    "
                          + "\n    ".join(result.stderr.strip().splitlines()[-15:])
                          + "\n  Set NBS2I_MINIMAL_ENV=0 to serve the whole build environment instead.")
-    return json.loads(result.stdout)
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        raise BuildError("Finding what serving needs failed: the probe's report is unreadable (nbs2i bug; please "
+                         f"report it with the build log): {result.stdout[:300]!r}. Set NBS2I_MINIMAL_ENV=0 to go on.") from None
 
 
 def needs(report: dict, keep: list[str], service: list[str]) -> Needs:
