@@ -46,6 +46,8 @@ def collect(source: Source, nb: nbformat.NotebookNode) -> Declared:
     if project.requirements_txt:
         reqfile.read(project.requirements_txt, files)
     found += files.requirements + project.requirements
+    named = {r.name for r in found}
+    found += [c for c in files.constraints if c.name in named]  # `-c` narrows what is asked for, as in pip
     declared = Declared([], files.indexes, locked_by=project.locked_by)
     if project.locked_by:
         found = _check_against_lock(found, project.requirements, project.locked_by)

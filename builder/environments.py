@@ -2,8 +2,8 @@
 
 The build environment is the notebook's requirements plus IPython, as a Jupyter kernel's
 environment would be; it is temporary and never part of OUT. The served environment
-(OUT/venv) holds the notebook's requirements and the service's packages, pinned to the
-versions the notebook ran with, and no notebook tooling. Both install from one package
+(OUT/venv) holds what the model uses (serving.py) and the service's packages, pinned to
+the versions the notebook ran with, and no notebook tooling. Both install from one package
 cache, so the second costs links, not downloads.
 """
 from __future__ import annotations

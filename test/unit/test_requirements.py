@@ -162,3 +162,8 @@ def test_inference_skips_optional_imports_and_modules_the_notebook_writes(tmp_pa
                     "import mymod\ntry:\n    import torchy_optional\nexcept ImportError:\n    torchy_optional = None",
                     "import numpy")
     assert found == ["numpy"]
+
+
+def test_constraint_files_narrow_what_is_asked_for(tmp_path):
+    (tmp_path / "constraints.txt").write_text("numpy<2\nnever-asked-for==1.0\n")
+    assert collect(tmp_path, "x = 1", txt="-c constraints.txt\nnumpy\n") == ["numpy<2"]
