@@ -72,6 +72,14 @@ def http_floor(out: Path, workers: int) -> Server:
     return Server("constant gunicorn app", cmd, port, "/")
 
 
+def plain_flask(out: Path, workers: int) -> Server:
+    """The naive way: the same functions in a plain Flask app, gunicorn sync workers, preloaded."""
+    port = free_port()
+    cmd = [str(out / "venv/bin/gunicorn"), "-w", str(workers), "--preload", "-b", f"127.0.0.1:{port}",
+           "--chdir", str(HERE), "plain_flask:app"]
+    return Server("plain Flask + gunicorn", cmd, port, "/ping", {"MODEL_DIR": str(out / "model")})
+
+
 def flask_dev(out: Path) -> Server:
     """The prototype's way: the same functions behind Flask's development server."""
     port = free_port()

@@ -24,8 +24,10 @@ from .reqfile import Indexes
 from .requirements import Requirement, install_args
 
 # What the service imports at run time (service_skeleton/); nothing from Jupyter.
-SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn>=22", "orjson>=3.9", "jsonschema>=4.18",
-                        "fastjsonschema>=2.19", "redis>=5")  # redis: the stream worker (NBS2I_MODE=stream)
+# gevent: the default worker (nbs2i_service/worker.py); threadpoolctl: thread pools across fork
+# (nbs2i_service/threads.py); redis: the stream worker (NBS2I_MODE=stream).
+SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn[gevent]>=23", "threadpoolctl>=3",
+                        "orjson>=3.9", "jsonschema>=4.18", "fastjsonschema>=2.19", "redis>=5")
 # What runs the cells: IPython 8, because 9 removed what many notebooks still import
 # (`from IPython.display import set_matplotlib_formats`); a notebook that asks for an
 # ipython of its own gets that one. nbformat: `%run other.ipynb` reads notebooks with it.

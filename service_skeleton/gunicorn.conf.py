@@ -4,6 +4,7 @@ import os
 
 from nbs2i_service.config import load_config
 from nbs2i_service.cpus import available_cpus
+from nbs2i_service.threads import THREAD_POOL_VARIABLES, limit_for_load, limit_in_worker
 
 _config = load_config()
 
@@ -12,19 +13,30 @@ bind = f"{_config.host}:{_config.port}"
 # One worker per CPU this container may use (its cgroup quota, not the host's core count).
 workers = _config.workers or available_cpus()
 threads = _config.threads
-worker_class = "gthread" if threads > 1 else "sync"
+# The default worker (nbs2i_service/worker.py) is gevent's: a stalled or slow client costs
+# a connection, not a worker; concurrent /predict calls can share a batch_predictor call.
+# NBS2I_THREADS > 1 picks gunicorn's gthread worker, for predictors that release the GIL.
+worker_class = "gthread" if threads > 1 else "nbs2i_service.worker.Worker"
+# Idle keep-alive connections are closed after this many seconds.
+keepalive = 5
 # A prediction that takes longer than this gets its worker killed and replaced.
 timeout = _config.predict_timeout
 graceful_timeout = _config.graceful_timeout
 # Load the model once in the master, before forking: shared copy-on-write, and a model
 # that fails its checks stops the service before it answers anything.
 preload_app = True
-# Numeric libraries start one thread per core in every worker unless told otherwise;
-# several workers would then fight over the same cores. Give each worker its share.
-# Set here because it must happen before the model (and numpy) is imported.
-_share = str(max(1, available_cpus() // workers))
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ.setdefault(_name, _share)
+
+# Numeric libraries (OpenMP, OpenBLAS, MKL, torch) start thread pools. A pool started in
+# the master does not survive fork: LightGBM and XGBoost then hang on the first
+# prediction. So the master loads the model with one thread per pool, and each worker,
+# once forked, raises its pools to its share of the CPUs (or the user's OMP_NUM_THREADS...).
+_per_worker = {name: os.environ.get(name) or str(max(1, available_cpus() // workers)) for name in THREAD_POOL_VARIABLES}
+limit_for_load()
+
+
+def post_fork(server, worker):
+    limit_in_worker(_per_worker)
+
 
 # No control socket: nothing uses it, and its default place ($HOME) is read-only in the
 # restricted pods of deploy/ (readOnlyRootFilesystem).
@@ -37,6 +49,6 @@ access_log_format = (
     '{"time": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, '
     '"bytes": "%(B)s", "duration_us": %(D)s, "request_id": "%({x-request-id}o)s"}'
 )
-# Werkzeug enforces NBS2I_MAX_REQUEST_BYTES; these bound the request line and headers.
+# The worker holds bodies to NBS2I_MAX_REQUEST_BYTES; these bound the request line and headers.
 limit_request_line = 8190
 limit_request_fields = 100

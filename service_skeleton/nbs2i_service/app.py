@@ -6,7 +6,7 @@ import time
 import traceback
 from typing import Any
 
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import encode, http
@@ -32,7 +32,8 @@ class _PredictorFailed(Exception):
 
 
 class _Service:
-    """What the routes share: the model (None until loaded), the config and the metrics."""
+    """What the routes share: the model (None until loaded), the config, the metrics and,
+    in the default (gevent) worker, the batcher that gathers concurrent /predict calls."""
 
     def __init__(self, model: Model | None, config: Config, metrics: Metrics | None):
         self.model, self.config = model, config
@@ -40,23 +41,36 @@ class _Service:
         self.metrics = metrics or Metrics(ENDPOINTS, self.name, str(model.metadata.get(META_BUILD_ID, "")) if model else "")
         self.spec = build_spec(model.metadata if model else {})
         self.public_metadata = {k: v for k, v in (model.metadata if model else {}).items() if k not in PRIVATE_META_KEYS}
+        self.batcher: Any = None
 
     def ready_model(self) -> Model:
         if self.model is None:
             raise RequestError(503, "not_ready", "The model is not loaded yet; retry shortly.")
         return self.model
 
-    def predict(self, sample: Any) -> Response:
+    def predict(self, sample: Any) -> Any:
+        """One sample checked on its own, then scored (with concurrent ones when batching)."""
         model = self.ready_model()
         try:
-            prediction = model.predict(sample)
+            model.check(sample)
         except SampleRejected as exc:
             raise RequestError(422, "rejected", exc.message, {"path": exc.path} if exc.path else None) from None
+        try:
+            prediction = self.batcher.predict(sample) if self.batcher else model.predictor(sample)
         except Exception as exc:
             self.metrics.predicted(failed=True)
             raise _PredictorFailed(exc) from exc
         self.metrics.predicted()
-        return self.answer({"prediction": prediction})
+        return prediction
+
+    def predict_answer(self, media_type: str, data: bytes, rid: str) -> tuple[int, bytes]:
+        """POST /predict from its body to its answer; both fronts (Flask, hot path) call this."""
+        try:
+            return 200, self.encode({"prediction": self.predict(http.decode_json(media_type, data))}, rid)
+        except RequestError as exc:
+            return exc.status, http.error_document(exc.code, exc.message, rid, exc.details)
+        except _PredictorFailed as exc:
+            return 500, self.failure_document(exc, rid)
 
     def predict_batch(self, samples: list) -> Response:
         model = self.ready_model()
@@ -69,24 +83,52 @@ class _Service:
             self.metrics.predicted(len(samples), failed=True)
             raise _PredictorFailed(exc) from exc
         self.metrics.predicted(len(samples))
-        return self.answer({"predictions": predictions})
+        return Response(self.encode({"predictions": predictions}, g.get("request_id", "")), mimetype=http.JSON)
 
-    def answer(self, body: dict) -> Response:
+    def encode(self, body: dict, rid: str) -> bytes:
         try:
-            return http.json_response(body)
+            return encode.dumps(body)
         except TypeError as exc:
-            log.error("prediction cannot be encoded as JSON (request %s): %s", g.get("request_id"), exc)
+            log.error("prediction cannot be encoded as JSON (request %s): %s", rid, exc)
             raise RequestError(500, "unencodable_prediction",
                                f"The predictor returned a value JSON cannot hold ({exc}). Return lists, dicts, "
                                "strings and numbers (numpy and pandas values are converted).") from None
+
+    def failure_document(self, exc: _PredictorFailed, rid: str) -> bytes:
+        trace = "".join(traceback.format_exception(exc.cause))
+        log.error("predictor failed (error id %s):\n%s", rid, trace)
+        return http.error_document("prediction_failed",
+                                   f"The predictor raised {type(exc.cause).__name__}; error id {rid} (see the service log).",
+                                   rid, {"traceback": trace} if self.config.debug else None)
 
     def known(self, asked: str) -> None:
         if asked != self.name:
             raise RequestError(404, "unknown_model", f"No model named {asked!r} here; this service serves {self.name!r}.")
 
 
+def _json_body_bytes() -> bytes:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise http.too_large(limit)
+    return request.get_data(cache=False)
+
+
+def _json_body() -> Any:
+    return http.decode_json(request.mimetype or "", _json_body_bytes())
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(encode.dumps(body), status, mimetype=http.JSON)
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> Response:
+    rid = g.get("request_id") or http.request_id(request.headers.get("X-Request-ID"))
+    body = http.error_document(code, message, rid, details)
+    return Response(body, status, http.json_headers(status, rid, len(body)))
+
+
 def _instances() -> list:
-    body = http.json_body()
+    body = _json_body()
     if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
         raise RequestError(400, "malformed_batch", 'Send {"instances": [sample, ...]}.')
     return body["instances"]
@@ -96,26 +138,34 @@ def _hooks(app: Flask, svc: _Service) -> None:
     @app.before_request
     def _before() -> None:
         g.started = time.perf_counter()
-        g.request_id = http.request_id()
+        g.request_id = http.request_id(request.headers.get("X-Request-ID"))
         if request.endpoint not in OPEN_ENDPOINTS and request.endpoint is not None:
-            http.check_token(svc.config.api_token)
+            http.check_token(request.headers.get("Authorization"), svc.config.api_token)
 
     @app.after_request
     def _after(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id") or http.request_id()
+        response.headers["X-Request-ID"] = g.get("request_id") or http.request_id(request.headers.get("X-Request-ID"))
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         svc.metrics.observe(request.endpoint or "other", response.status_code, elapsed)
         return response
 
 
 def _prediction_routes(app: Flask, svc: _Service) -> None:
-    app.add_url_rule("/predict", "predict", lambda: svc.predict(http.json_body()), methods=["POST"])
+    def predict() -> Response:
+        try:
+            data = _json_body_bytes()
+        except RequestError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        status, body = svc.predict_answer(request.mimetype or "", data, g.request_id)
+        return Response(body, status, mimetype=http.JSON)
+
+    app.add_url_rule("/predict", "predict", predict, methods=["POST"])
     app.add_url_rule("/predict/batch", "batch", lambda: svc.predict_batch(_instances()), methods=["POST"])
 
     @app.get("/v1/models/<name>", endpoint="v1_status")
     def v1_status(name: str) -> Response:
         svc.known(name)
-        return http.json_response({"name": name, "ready": svc.model is not None})
+        return _json({"name": name, "ready": svc.model is not None})
 
     @app.post("/v1/models/<name>:predict", endpoint="v1_predict")
     def v1_predict(name: str) -> Response:
@@ -125,15 +175,15 @@ def _prediction_routes(app: Flask, svc: _Service) -> None:
 
 def _info_routes(app: Flask, svc: _Service) -> None:
     def live() -> Response:
-        return http.json_response({"status": "alive"})
+        return _json({"status": "alive"})
 
     def ready() -> Response:
         svc.ready_model()
-        return http.json_response({"status": "ready", "model": svc.name})
+        return _json({"status": "ready", "model": svc.name})
 
     def metadata() -> Response:
         svc.ready_model()
-        return http.json_response(svc.public_metadata)
+        return _json(svc.public_metadata)
 
     def page() -> str:
         example = svc.model.metadata.get(META_EXAMPLE) if svc.model else None
@@ -144,42 +194,39 @@ def _info_routes(app: Flask, svc: _Service) -> None:
     for path, endpoint, view in (("/health/live", "live", live), ("/v2/health/live", "v2_live", live),
                                  ("/health/ready", "ready", ready), ("/v2/health/ready", "v2_ready", ready),
                                  ("/metadata", "metadata", metadata), ("/metrics", "metrics", prometheus),
-                                 ("/openapi.json", "openapi", lambda: http.json_response(svc.spec)),
+                                 ("/openapi.json", "openapi", lambda: _json(svc.spec)),
                                  ("/", "page", page)):
         app.add_url_rule(path, endpoint, view, methods=["GET"])
 
 
 def _error_handlers(app: Flask, svc: _Service) -> None:
-    def rid() -> str:
-        return g.get("request_id", "")
-
     @app.errorhandler(RequestError)
     def _request_error(exc: RequestError) -> Response:
-        return http.error_response(exc.status, exc.code, exc.message, rid(), exc.details)
+        return _error(exc.status, exc.code, exc.message, exc.details)
 
     @app.errorhandler(_PredictorFailed)
     def _predictor_failed(exc: _PredictorFailed) -> Response:
-        trace = "".join(traceback.format_exception(exc.cause))
-        log.error("predictor failed (error id %s):\n%s", rid(), trace)
-        return http.error_response(500, "prediction_failed",
-                                   f"The predictor raised {type(exc.cause).__name__}; error id {rid()} (see the service log).",
-                                   rid(), {"traceback": trace} if svc.config.debug else None)
+        rid = g.get("request_id", "")
+        body = svc.failure_document(exc, rid)
+        return Response(body, 500, http.json_headers(500, rid, len(body)))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return _http_error(exc)
-        log.exception("internal error (error id %s)", rid())
-        return http.error_response(500, "internal_error", f"The service failed; error id {rid()} (see the service log).", rid())
+        rid = g.get("request_id", "")
+        log.exception("internal error (error id %s)", rid)
+        return _error(500, "internal_error", f"The service failed; error id {rid} (see the service log).")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            error = http.too_large(svc.config.max_request_bytes)
+            return _error(413, error.code, error.message)
         code = (exc.name or "error").lower().replace(" ", "_")
         message = {404: "No such endpoint; see /openapi.json for the API.",
-                   405: f"{request.method} is not allowed here; see /openapi.json.",
-                   413: f"The body is over the limit of {svc.config.max_request_bytes} bytes (NBS2I_MAX_REQUEST_BYTES)."
-                   }.get(exc.code or 500, exc.description or code)
-        return http.error_response(exc.code or 500, code, message, rid())
+                   405: f"{request.method} is not allowed here; see /openapi.json."}.get(exc.code or 500, exc.description or code)
+        return _error(exc.code or 500, code, message)
 
 
 def create_app(model: Model | None = None, config: Config | None = None, metrics: Metrics | None = None) -> Flask:
@@ -188,6 +235,7 @@ def create_app(model: Model | None = None, config: Config | None = None, metrics
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     svc = _Service(model, config, metrics)
+    app.extensions["nbs2i"] = svc
     _hooks(app, svc)
     _prediction_routes(app, svc)
     _info_routes(app, svc)

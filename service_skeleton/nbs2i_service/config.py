@@ -43,6 +43,9 @@ class Config:
     workers: int | None = None
     threads: int = 1
     predict_timeout: int = 60
+    client_timeout: float = 30.0
+    max_batch: int = 32
+    batch_wait_ms: float = 2.0
     graceful_timeout: int = 30
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     debug: bool = False
@@ -75,16 +78,16 @@ def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: in
     return value
 
 
-def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+def _float(environ: Mapping[str, str], name: str, default: float, zero: bool = False) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds. Set it to e.g. {name}=600.") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw} must be greater than 0.")
+        raise ConfigError(f"{name}={raw!r} is not a number. Set it to e.g. {name}={default:g}.") from None
+    if value < 0 or (value == 0 and not zero) or value != value:
+        raise ConfigError(f"{name}={raw} must be greater than 0{' (or 0)' if zero else ''}.")
     return value
 
 
@@ -159,6 +162,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         workers=_int(env, "WEB_CONCURRENCY", None, minimum=1),
         threads=_int(env, "NBS2I_THREADS", 1, minimum=1),
         predict_timeout=_int(env, "NBS2I_PREDICT_TIMEOUT", 60, minimum=1),
+        client_timeout=_float(env, "NBS2I_CLIENT_TIMEOUT", Config.client_timeout),
+        max_batch=_int(env, "NBS2I_MAX_BATCH", Config.max_batch, minimum=1),
+        batch_wait_ms=_float(env, "NBS2I_BATCH_WAIT_MS", Config.batch_wait_ms, zero=True),
         graceful_timeout=_int(env, "NBS2I_GRACEFUL_TIMEOUT", 30, minimum=1),
         max_request_bytes=_int(env, "NBS2I_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1),
         debug=_bool(env, "NBS2I_DEBUG", False),

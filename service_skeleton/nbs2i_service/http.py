@@ -1,4 +1,5 @@
-"""Request plumbing: JSON bodies, request ids, bearer tokens, error responses."""
+"""Request plumbing shared by Flask's routes, the hot path and the worker: JSON bodies,
+request ids, bearer tokens and the one JSON error document every failure answers with."""
 from __future__ import annotations
 
 import hmac
@@ -6,27 +7,28 @@ import re
 import uuid
 from typing import Any
 
-from flask import Response, request
-
 from . import encode
 from .errors import RequestError
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+JSON = "application/json"
 
 
-def request_id() -> str:
+def request_id(given: str | None) -> str:
     """The client's X-Request-ID when it is a sane token, else a new one."""
-    given = request.headers.get("X-Request-ID", "")
-    return given if _SAFE_ID.match(given) else uuid.uuid4().hex
+    return given if given and _SAFE_ID.match(given) else uuid.uuid4().hex
 
 
-def json_body() -> Any:
-    """The decoded JSON body, or a RequestError (415 not JSON, 400 malformed, 413 via Werkzeug)."""
-    mimetype = request.mimetype or ""
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
+def mimetype(content_type: str | None) -> str:
+    """'application/json' of 'Application/JSON; charset=utf-8'."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def decode_json(media_type: str, data: bytes) -> Any:
+    """The decoded JSON body, or a RequestError (415 not JSON, 400 empty or malformed)."""
+    if media_type != JSON and not media_type.endswith("+json"):
         raise RequestError(415, "unsupported_media_type",
-                           f"Send the sample as JSON with 'Content-Type: application/json' (got {mimetype or 'none'}).")
-    data = request.get_data(cache=False)
+                           f"Send the sample as JSON with 'Content-Type: application/json' (got {media_type or 'none'}).")
     if not data.strip():
         raise RequestError(400, "malformed_json", "The request body is empty; send one JSON value.")
     try:
@@ -35,25 +37,30 @@ def json_body() -> Any:
         raise RequestError(400, "malformed_json", f"The request body is not valid JSON: {exc}.") from None
 
 
-def check_token(expected: str | None) -> None:
-    """Raise 401 unless the request carries `Authorization: Bearer <expected>` (when one is set)."""
+def too_large(limit: int) -> RequestError:
+    return RequestError(413, "request_entity_too_large",
+                        f"The body is over the limit of {limit} bytes (NBS2I_MAX_REQUEST_BYTES).")
+
+
+def check_token(authorization: str | None, expected: str | None) -> None:
+    """Raise 401 unless the Authorization header is `Bearer <expected>` (when a token is set)."""
     if expected is None:
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise RequestError(401, "unauthorized", "Send 'Authorization: Bearer <token>' with the service's API token.")
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(encode.dumps(body), status=status, mimetype="application/json")
-
-
-def error_response(status: int, code: str, message: str, rid: str, details: Any = None) -> Response:
+def error_document(code: str, message: str, rid: str, details: Any = None) -> bytes:
+    """The body of every error answer (docs/api.md): {"error": {code, message, request_id[, details]}}."""
     error: dict[str, Any] = {"code": code, "message": message, "request_id": rid}
     if details is not None:
         error["details"] = details
-    response = json_response({"error": error}, status)
+    return encode.dumps({"error": error})
+
+
+def json_headers(status: int, rid: str, length: int) -> list[tuple[str, str]]:
+    headers = [("Content-Type", JSON), ("Content-Length", str(length)), ("X-Request-ID", rid)]
     if status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
+        headers.append(("WWW-Authenticate", "Bearer"))
+    return headers

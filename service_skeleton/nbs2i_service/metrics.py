@@ -16,6 +16,9 @@ STATUSES = (200, 400, 401, 404, 405, 413, 415, 422, 500, 503)
 # Latency buckets in seconds: Prometheus client's defaults, plus 1 ms and 2.5 ms because a
 # small model answers in a few milliseconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Adaptive batching (batching.py): samples per batch_predictor call, and how long the batch gathered.
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+BATCH_WAITS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025)
 _DOUBLE = struct.calcsize("d")
 
 
@@ -31,7 +34,9 @@ class Metrics:
         self._count = self._sum + n_e
         self._predictions = self._count + n_e
         self._errors = self._predictions + 1
-        size = (self._errors + 1) * _DOUBLE
+        self._batch_sizes = self._errors + 1  # buckets, then sum and count
+        self._batch_waits = self._batch_sizes + len(BATCH_SIZES) + 3
+        size = (self._batch_waits + len(BATCH_WAITS) + 3) * _DOUBLE
         self._map = mmap.mmap(-1, size)  # anonymous and MAP_SHARED: shared across fork
         self._values = memoryview(self._map).cast("d")
         self._lock = multiprocessing.Lock()
@@ -53,6 +58,11 @@ class Metrics:
         with self._lock:
             self._values[self._errors if failed else self._predictions] += count
 
+    def batched(self, size: int, waited: float) -> None:
+        with self._lock:
+            _add(self._values, self._batch_sizes, BATCH_SIZES, size)
+            _add(self._values, self._batch_waits, BATCH_WAITS, waited)
+
     def render(self) -> str:
         """The Prometheus text exposition format, version 0.0.4."""
         with self._lock:
@@ -63,7 +73,7 @@ class Metrics:
             for s, status in enumerate(self.statuses):
                 value = v[self._requests + e * len(self.statuses) + s]
                 if value:
-                    lines.append(f'nbs2i_requests_total{{endpoint="{endpoint}",status="{status}"}} {value:g}')
+                    lines.append(f'nbs2i_requests_total{{endpoint="{endpoint}",status="{status}"}} {_number(value)}')
         lines += ["# HELP nbs2i_request_duration_seconds Time to answer a request.",
                   "# TYPE nbs2i_request_duration_seconds histogram"]
         for e, endpoint in enumerate(self.endpoints):
@@ -74,17 +84,44 @@ class Metrics:
             for b, le in enumerate(BUCKETS + (float("inf"),)):
                 running += v[self._buckets + e * (len(BUCKETS) + 1) + b]
                 bound = "+Inf" if le == float("inf") else f"{le:g}"
-                lines.append(f'nbs2i_request_duration_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {running:g}')
+                lines.append(f'nbs2i_request_duration_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {_number(running)}')
             lines.append(f'nbs2i_request_duration_seconds_sum{{endpoint="{endpoint}"}} {v[self._sum + e]:.6f}')
-            lines.append(f'nbs2i_request_duration_seconds_count{{endpoint="{endpoint}"}} {count:g}')
+            lines.append(f'nbs2i_request_duration_seconds_count{{endpoint="{endpoint}"}} {_number(count)}')
         lines += ["# HELP nbs2i_predictions_total Samples scored.", "# TYPE nbs2i_predictions_total counter",
-                  f"nbs2i_predictions_total {v[self._predictions]:g}",
+                  f"nbs2i_predictions_total {_number(v[self._predictions])}",
                   "# HELP nbs2i_prediction_errors_total Predictor calls that raised.",
                   "# TYPE nbs2i_prediction_errors_total counter",
-                  f"nbs2i_prediction_errors_total {v[self._errors]:g}",
+                  f"nbs2i_prediction_errors_total {_number(v[self._errors])}",
                   "# HELP nbs2i_model_info The model this service serves.", "# TYPE nbs2i_model_info gauge",
                   f'nbs2i_model_info{{model="{_label(self.model_name)}",build_id="{_label(self.build_id)}"}} 1']
+        lines += _histogram(v, self._batch_sizes, BATCH_SIZES, "nbs2i_batch_size",
+                            "Samples per batch_predictor call gathered from concurrent /predict requests.")
+        lines += _histogram(v, self._batch_waits, BATCH_WAITS, "nbs2i_batch_wait_seconds",
+                            "Time a batch spent gathering before it was scored.")
         return "\n".join(lines) + "\n"
+
+
+def _add(values: memoryview, start: int, bounds: tuple, observed: float) -> None:
+    """One observation into a histogram laid out as [bucket..., +Inf, sum, count]."""
+    values[start + next((i for i, le in enumerate(bounds) if observed <= le), len(bounds))] += 1
+    values[start + len(bounds) + 1] += observed
+    values[start + len(bounds) + 2] += 1
+
+
+def _histogram(values: list, start: int, bounds: tuple, name: str, help_text: str) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+    running = 0.0
+    for i, le in enumerate(bounds + (float("inf"),)):
+        running += values[start + i]
+        lines.append(f'{name}_bucket{{le="{"+Inf" if i == len(bounds) else f"{le:g}"}"}} {_number(running)}')
+    lines.append(f"{name}_sum {_number(values[start + len(bounds) + 1])}")
+    lines.append(f"{name}_count {_number(values[start + len(bounds) + 2])}")
+    return lines
+
+
+def _number(value: float) -> str:
+    """Exact: integers as integers (1234567, never 1.23457e+06), other values as repr."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _label(value: str) -> str:

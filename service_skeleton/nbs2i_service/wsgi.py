@@ -13,6 +13,7 @@ from .app import ENDPOINTS, create_app
 from .config import ConfigError, load_config
 from .contract import META_BUILD_ID, served_model_dir
 from .errors import ModelLoadError
+from .hotpath import HotPath
 from .metrics import Metrics
 from .model import load_model
 
@@ -30,7 +31,7 @@ def _load():
         sys.exit(3)
     log.info("loaded model %s (build %s) from %s", model.name, model.metadata.get(META_BUILD_ID), model_dir)
     metrics = Metrics(ENDPOINTS, model.name, str(model.metadata.get(META_BUILD_ID, "")))
-    return create_app(model, config, metrics)
+    return HotPath(create_app(model, config, metrics))
 
 
 app = _load()

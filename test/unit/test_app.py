@@ -1,4 +1,5 @@
-"""Every status code of the API through Flask's test client, with the message checked."""
+"""Every status code of the API, with the message checked, through both fronts: Flask alone
+and the hot path in front of it (as gunicorn serves it)."""
 from __future__ import annotations
 
 import json
@@ -7,9 +8,16 @@ import pytest
 
 from nbs2i_service.app import create_app
 from nbs2i_service.config import load_config
-from test.unit.service_fixtures import client, model
+from test.unit import service_fixtures
+from test.unit.service_fixtures import client, model, serve
 
 J = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(autouse=True, params=["flask", "hot path"])
+def front(request, monkeypatch):
+    monkeypatch.setattr(service_fixtures, "FRONT", request.param)
+    return request.param
 
 
 @pytest.mark.parametrize("path, body, headers, status, code, message", [
@@ -71,7 +79,7 @@ def test_batch_predictor_is_used_when_defined(monkeypatch):
     calls = []
     m.batch_predictor = lambda samples: calls.append(len(samples)) or [0] * len(samples)
     app = create_app(m, load_config({}))
-    app.test_client().post("/predict/batch", json={"instances": [{"x": 1}, {"x": 2}, {"x": 3}]})
+    serve(app).post("/predict/batch", json={"instances": [{"x": 1}, {"x": 2}, {"x": 3}]})
     assert calls == [3]
 
 
@@ -116,7 +124,7 @@ def test_request_id_is_echoed_or_made():
 
 
 def test_not_ready_is_503_but_live_is_200():
-    c = create_app(None, load_config({})).test_client()
+    c = serve(create_app(None, load_config({})))
     for path in ("/health/ready", "/v2/health/ready"):
         assert c.get(path).status_code == 503
     for path in ("/health/live", "/v2/health/live"):
@@ -163,3 +171,17 @@ def test_page_is_prefilled_with_the_example():
     html = client().get("/").get_data(as_text=True)
     assert "<h1 id=\"model-name\">doubler</h1>" in html
     assert '{&#34;x&#34;:2}' in html  # HTML-escaped inside the textarea
+
+
+def test_both_fronts_count_and_time_predict_requests():
+    c = client()
+    for body in ({"x": 1}, {"x": 2}, {"y": 1}):
+        c.post("/predict", json=body, headers={"X-Request-ID": "r-1"})
+    r = c.post("/predict", data=b"{", headers=J)
+    assert r.headers["X-Request-ID"] and r.headers["Content-Length"] == str(len(r.get_data()))
+    metrics = c.get("/metrics").get_data(as_text=True).splitlines()
+    assert 'nbs2i_requests_total{endpoint="predict",status="200"} 2' in metrics
+    assert 'nbs2i_requests_total{endpoint="predict",status="422"} 1' in metrics
+    assert 'nbs2i_requests_total{endpoint="predict",status="400"} 1' in metrics
+    assert 'nbs2i_request_duration_seconds_count{endpoint="predict"} 4' in metrics
+    assert "nbs2i_predictions_total 2" in metrics

@@ -1,0 +1,66 @@
+"""Adaptive batching: concurrent /predict samples in one worker scored by one batch_predictor call.
+
+Only the gevent worker (the default) runs requests concurrently in one process, so only it
+creates a Batcher (HotPath.gather, after fork). Each request checks its own sample first
+(schema, validator: a rejected sample never joins a batch), then waits here for its
+prediction. The first waiter starts a collector that lets every request the worker has
+already received reach this point (gevent.idle: the event loop has nothing else ready),
+and keeps doing so while more join, up to NBS2I_MAX_BATCH samples or NBS2I_BATCH_WAIT_MS.
+A lone request is therefore scored at once; a busy worker gathers what is in flight.
+A batch that raises (or returns the wrong count) is scored sample by sample
+(Model.score), so only the failing request gets a 500.
+"""
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult
+
+from .metrics import Metrics
+from .model import Model
+
+
+class Batcher:
+    def __init__(self, model: Model, max_batch: int, wait_seconds: float, metrics: Metrics):
+        self.model, self.max_batch, self.wait, self.metrics = model, max_batch, wait_seconds, metrics
+        self.pending: list[tuple[Any, AsyncResult]] = []
+        self.collecting = False
+
+    def predict(self, sample: Any) -> Any:
+        """The prediction for a checked sample, or the exception the predictor raised for it."""
+        result = AsyncResult()
+        self.pending.append((sample, result))
+        if not self.collecting:
+            self.collecting = True
+            gevent.spawn(self._collect)
+        return result.get()
+
+    def _collect(self) -> None:
+        try:
+            while self.pending:
+                started = perf_counter()
+                deadline = started + self.wait
+                while len(self.pending) < self.max_batch:
+                    seen = len(self.pending)
+                    gevent.idle()
+                    if len(self.pending) == seen or perf_counter() >= deadline:
+                        break
+                batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
+                self.metrics.batched(len(batch), perf_counter() - started)
+                self._score(batch)
+        finally:
+            self.collecting = False
+
+    def _score(self, batch: list[tuple[Any, AsyncResult]]) -> None:
+        samples = [sample for sample, _ in batch]
+        try:
+            outcomes = self.model.score(samples) if len(samples) > 1 else [self.model.predictor(samples[0])]
+        except Exception as exc:  # a lone sample's predictor raising
+            outcomes = [exc]
+        for (_, result), outcome in zip(batch, outcomes):
+            if isinstance(outcome, Exception):
+                result.set_exception(outcome)
+            else:
+                result.set(outcome)

@@ -1,0 +1,135 @@
+"""The default gunicorn worker: gevent, with the request buffered before the app sees it.
+
+A sync worker is held by one connection from its first byte to its last, so a few clients
+that send half a request stall the whole service (gunicorn's docs ask for a buffering
+proxy in front; our images have none). Here every connection is a greenlet:
+
+- an idle keep-alive connection waits for its next request for `keepalive` seconds, then
+  closes quietly;
+- once a request's first byte arrives, its head and whole body must arrive within
+  NBS2I_CLIENT_TIMEOUT seconds, else 408 and the connection closes;
+- the body is read here, held to NBS2I_MAX_REQUEST_BYTES whatever its framing (413 for a
+  Content-Length or a chunked body over it, never a truncated body), and handed to the
+  app from memory, so the app and the model never wait on a client;
+- what gunicorn refuses before the app (bad request line, headers, chunk framing: 400,
+  414, 431, 501...) answers with the service's JSON error document, not gunicorn's HTML.
+
+A predictor that blocks the worker longer than NBS2I_PREDICT_TIMEOUT stops its heartbeat
+and gunicorn's arbiter replaces it, as with the sync worker.
+"""
+from __future__ import annotations
+
+import io
+import socket
+import time
+from http.client import responses
+
+import gevent
+from gevent.socket import wait_read
+from gunicorn import http as gunicorn_http
+from gunicorn.http import errors as parse_errors
+from gunicorn.workers.ggevent import GeventWorker
+
+from . import http
+from .config import load_config
+
+_BODY_CHUNK = 64 * 1024
+# gunicorn's refusals and the status each gets (anything else a ParseException raises is a 400).
+_REFUSALS = ((parse_errors.LimitRequestLine, 414, "uri_too_long"),
+             (parse_errors.LimitRequestHeaders, 431, "request_header_fields_too_large"),
+             (parse_errors.UnsupportedTransferCoding, 501, "not_implemented"),
+             (parse_errors.ExpectationFailed, 417, "expectation_failed"),
+             (parse_errors.ForbiddenProxyRequest, 403, "forbidden"))
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class Worker(GeventWorker):
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        config = load_config()
+        self.client_timeout = config.client_timeout
+        self.late = (f"The request did not arrive within {config.client_timeout:g} s (NBS2I_CLIENT_TIMEOUT); "
+                     "send the head and body at once.")
+        self.max_body = config.max_request_bytes
+        gather = getattr(self.wsgi, "gather", None)
+        if gather is not None:
+            gather(config.max_batch, config.batch_wait_ms / 1000)
+
+    def handle(self, listener, client, addr) -> None:
+        client.setblocking(1)
+        parser = gunicorn_http.RequestParser(self.cfg, client, addr)
+        listener_name = listener.getsockname()
+        req = None
+        try:
+            while self.alive:
+                req = None
+                if not _buffered(parser):
+                    wait_read(client.fileno(), timeout=self.cfg.keepalive)
+                with gevent.Timeout(self.client_timeout, _Refused(408, "request_timeout", self.late)):
+                    req = next(parser)
+                    body = self._body(req, client)
+                req.body = io.BytesIO(body)
+                if self.handle_request(listener_name, req, client, addr) is False:
+                    break  # the app took the socket over
+        except (StopIteration, parse_errors.NoMoreData, socket.timeout, TimeoutError):
+            pass  # the client closed, or an idle keep-alive connection timed out
+        except _Refused as exc:
+            self._refuse(client, req, exc)
+        except parse_errors.ParseException as exc:
+            status, code = next(((s, c) for kind, s, c in _REFUSALS if isinstance(exc, kind)), (400, "bad_request"))
+            self.log.warning("Invalid request from ip=%s: %s", addr[0] if addr else "", exc)
+            self._refuse(client, req or getattr(exc, "req", None), _Refused(status, code, f"{responses[status]}: {exc}."))
+        except OSError:
+            pass  # reset or broken pipe: nobody is left to answer
+        except Exception:
+            self.log.exception("Error handling request")
+            self._refuse(client, req, _Refused(500, "internal_error", "The service failed (see the service log)."))
+        finally:
+            try:
+                client.close()
+            except OSError:
+                pass
+
+    def _body(self, req, client) -> bytes:
+        """The whole body, within the size limit whatever its framing."""
+        length = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), None)
+        if length is not None and int(length) > self.max_body:
+            raise _Refused(413, "request_entity_too_large", http.too_large(self.max_body).message)
+        if getattr(req, "_expected_100_continue", False):
+            client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            req._expected_100_continue = False
+        parts, size = [], 0
+        while True:
+            part = req.body.read(_BODY_CHUNK)
+            if not part:
+                return b"".join(parts)
+            size += len(part)
+            if size > self.max_body:
+                raise _Refused(413, "request_entity_too_large", http.too_large(self.max_body).message)
+            parts.append(part)
+
+    def _refuse(self, client, req, refusal: _Refused) -> None:
+        """Answer a request the app never saw with the JSON error document, and close."""
+        given = next((value for name, value in getattr(req, "headers", ()) if name == "X-REQUEST-ID"), None)
+        rid = http.request_id(given)
+        body = http.error_document(refusal.code, refusal.message, rid)
+        headers = http.json_headers(refusal.status, rid, len(body)) + [("Connection", "close")]
+        head = f"HTTP/1.1 {refusal.status} {responses[refusal.status]}\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
+        if getattr(req, "method", None) == "HEAD":
+            body = b""
+        try:
+            client.sendall(head.encode("latin-1") + body)
+        except OSError:
+            pass
+
+
+def _buffered(parser) -> bool:
+    """Bytes of the next request already read (pipelined behind the last one)."""
+    with parser.unreader.buf.getbuffer() as view:
+        return view.nbytes > 0
