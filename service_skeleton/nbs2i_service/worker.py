@@ -34,6 +34,7 @@ from . import http
 from .config import load_config
 
 _BODY_CHUNK = 64 * 1024
+_LINGER_BYTES = 1024 * 1024
 # gunicorn's refusals and the status each gets (anything else a ParseException raises is a 400).
 _REFUSALS = ((parse_errors.LimitRequestLine, 414, "uri_too_long"),
              (parse_errors.LimitRequestHeaders, 431, "request_header_fields_too_large"),
@@ -64,12 +65,14 @@ class Worker(GeventWorker):
         client.setblocking(1)
         parser = gunicorn_http.RequestParser(self.cfg, client, addr)
         listener_name = listener.getsockname()
-        req = None
+        req, is_head = None, False
         try:
             while self.alive:
                 req = None
                 if not _buffered(parser):
                     wait_read(client.fileno(), timeout=self.cfg.keepalive)
+                    # A HEAD refused before its request line is parsed must still get no body.
+                    is_head = client.recv(5, socket.MSG_PEEK) == b"HEAD "
                 with gevent.Timeout(self.client_timeout, _Refused(408, "request_timeout", self.late)):
                     req = next(parser)
                     body = self._body(req, client)
@@ -79,16 +82,17 @@ class Worker(GeventWorker):
         except (StopIteration, parse_errors.NoMoreData, socket.timeout, TimeoutError):
             pass  # the client closed, or an idle keep-alive connection timed out
         except _Refused as exc:
-            self._refuse(client, req, exc)
+            self._refuse(client, req, exc, is_head)
         except parse_errors.ParseException as exc:
             status, code = next(((s, c) for kind, s, c in _REFUSALS if isinstance(exc, kind)), (400, "bad_request"))
             self.log.warning("Invalid request from ip=%s: %s", addr[0] if addr else "", exc)
-            self._refuse(client, req or getattr(exc, "req", None), _Refused(status, code, f"{responses[status]}: {exc}."))
+            self._refuse(client, req or getattr(exc, "req", None), _Refused(status, code, f"{responses[status]}: {exc}."),
+                         is_head)
         except OSError:
             pass  # reset or broken pipe: nobody is left to answer
         except Exception:
             self.log.exception("Error handling request")
-            self._refuse(client, req, _Refused(500, "internal_error", "The service failed (see the service log)."))
+            self._refuse(client, req, _Refused(500, "internal_error", "The service failed (see the service log)."), is_head)
         finally:
             try:
                 client.close()
@@ -113,20 +117,34 @@ class Worker(GeventWorker):
                 raise _Refused(413, "request_entity_too_large", http.too_large(self.max_body).message)
             parts.append(part)
 
-    def _refuse(self, client, req, refusal: _Refused) -> None:
+    def _refuse(self, client, req, refusal: _Refused, is_head: bool) -> None:
         """Answer a request the app never saw with the JSON error document, and close."""
         given = next((value for name, value in getattr(req, "headers", ()) if name == "X-REQUEST-ID"), None)
         rid = http.request_id(given)
         body = http.error_document(refusal.code, refusal.message, rid)
         headers = http.json_headers(refusal.status, rid, len(body)) + [("Connection", "close")]
-        head = f"HTTP/1.1 {refusal.status} {responses[refusal.status]}\r\n" + "".join(
+        lines = f"HTTP/1.1 {refusal.status} {responses[refusal.status]}\r\n" + "".join(
             f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
-        if getattr(req, "method", None) == "HEAD":
+        if is_head or getattr(req, "method", None) == "HEAD":
             body = b""
         try:
-            client.sendall(head.encode("latin-1") + body)
+            client.sendall(lines.encode("latin-1") + body)
+            _linger(client)
         except OSError:
             pass
+
+
+def _linger(client) -> None:
+    """Close gently: stop sending, then drain what the client still sends (briefly), so the
+    kernel does not answer the unread bytes with a reset that destroys our answer in flight."""
+    client.shutdown(socket.SHUT_WR)
+    with gevent.Timeout(1, False):
+        drained = 0
+        while drained < _LINGER_BYTES:
+            part = client.recv(_BODY_CHUNK)
+            if not part:
+                break
+            drained += len(part)
 
 
 def _buffered(parser) -> bool:
