@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import tempfile
+import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,3 +51,25 @@ def run(url: str, body: object, concurrency: int, seconds: int = 5, headers: dic
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     Path(script.name).unlink()
     return parse(out)
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
+@contextmanager
+def stalled(port: int, count: int):
+    """count connections that sent half a request (headers, then part of the body) and wait."""
+    head = (b"POST /predict HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n[0.5,")
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(head)
+            sockets.append(s)
+        yield sockets
+    finally:
+        for s in sockets:
+            s.close()

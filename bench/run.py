@@ -156,45 +156,104 @@ def mlflow_venv() -> Path:
     return python
 
 
-def measure(server: servers.Server, path: str, body: object) -> dict:
-    results = {}
-    for c in CONCURRENCY:
-        r = load.run(server.url + path, body, c, SECONDS)
-        results[c] = r.__dict__
-    server.stop()
-    return results
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+def interleaved(targets: dict[str, tuple[servers.Server, str, object]], concurrencies=CONCURRENCY) -> dict:
+    """Every server up at once, driven in turn, ROUNDS times over; the median of each point.
+    These machines drift +-30% within minutes: only servers measured in the same rounds compare."""
+    found: dict[str, dict[int, list[load.Result]]] = {label: {c: [] for c in concurrencies} for label in targets}
+    for round_ in range(ROUNDS):
+        log(f"  round {round_ + 1} of {ROUNDS}")
+        for c in concurrencies:
+            for label, (server, path, body) in targets.items():
+                found[label][c].append(load.run(server.url + path, body, c, SECONDS))
+    return {label: {c: _median(results) for c, results in by_c.items()} for label, by_c in found.items()}
+
+
+def _median(results: list[load.Result]) -> dict:
+    return {"rps": statistics.median(r.rps for r in results), "p50_ms": statistics.median(r.p50_ms for r in results),
+            "p99_ms": statistics.median(r.p99_ms for r in results), "errors": sum(r.errors for r in results)}
 
 
 def serving(model: str, out: Path, mlflow_python: Path) -> dict:
     sample, mlflow_body, estimator = MODELS[model]
     cores = os.cpu_count() or 1
-    log(f"serving {model}")
-    rows = {
-        "nbs2i serve (defaults)": measure(servers.nbs2i(out), "/predict", sample),
-        "nbs2i serve (tuned: gthread, 4 threads)": measure(servers.nbs2i(out, workers=cores, threads=4), "/predict", sample),
-        "constant gunicorn app (HTTP floor)": measure(servers.http_floor(out, cores), "/", sample),
-        "Flask dev server (prototype)": measure(servers.flask_dev(out), "/predict", sample),
-    }
+    log(f"serving {model}: every server up at once, {ROUNDS} interleaved rounds")
     mlflow_dir = WORK / f"mlflow-{model}"
     shutil.rmtree(mlflow_dir, ignore_errors=True)
     subprocess.run([str(mlflow_python), str(REPO / "bench" / "mlflow_model.py"), str(out), estimator, str(mlflow_dir)],
                    check=True, capture_output=True)
-    rows["MLflow scoring server (defaults)"] = measure(servers.mlflow(mlflow_python, mlflow_dir, None),
-                                                       "/invocations", mlflow_body)
-    rows[f"MLflow scoring server ({cores} workers)"] = measure(servers.mlflow(mlflow_python, mlflow_dir, cores),
-                                                              "/invocations", mlflow_body)
-    return {"rows": rows, "predictor_per_s": servers.predictor_rate(out, sample)}
+    targets = {
+        "nbs2i serve (defaults)": (servers.nbs2i(out), "/predict", sample),
+        f"plain Flask + gunicorn ({cores} sync workers, preload)": (servers.plain_flask(out, cores), "/predict", sample),
+        "constant gunicorn app (HTTP floor)": (servers.http_floor(out, cores), "/", sample),
+        "Flask dev server (prototype)": (servers.flask_dev(out), "/predict", sample),
+        "MLflow scoring server (defaults)": (servers.mlflow(mlflow_python, mlflow_dir, None), "/invocations", mlflow_body),
+        f"MLflow scoring server ({cores} workers)": (servers.mlflow(mlflow_python, mlflow_dir, cores), "/invocations",
+                                                    mlflow_body),
+    }
+    try:
+        rows = interleaved(targets)
+        at_rest = {label: servers.memory_mb(targets[label][0]) for label in list(targets)[:2]}
+    finally:
+        for server, _, _ in targets.values():
+            server.stop()
+    return {"rows": rows, "predictor_per_s": servers.predictor_rate(out, sample), "memory_at_rest": at_rest}
 
 
 def batch(out: Path) -> dict:
-    log("batch endpoint (batch-vectorised)")
+    """Single /predict requests gathered into batch_predictor calls (the default) against the same
+    service with batching off and the HTTP floor, interleaved; then /predict/batch by size."""
+    log("batching (batch-vectorised): single requests gathered, against batching off and the HTTP floor")
     sample = {"area_m2": 90, "rooms": 3, "age_years": 20, "distance_km": 5}
+    cores = os.cpu_count() or 1
+    targets = {"nbs2i serve (batching: the default)": (servers.nbs2i(out), "/predict", sample),
+               "nbs2i serve (NBS2I_BATCH_WAIT_MS=0)": (servers.nbs2i(out, env={"NBS2I_BATCH_WAIT_MS": "0"}),
+                                                       "/predict", sample),
+               "constant gunicorn app (HTTP floor)": (servers.http_floor(out, cores), "/", sample)}
+    try:
+        rows = interleaved(targets, (8, 32))
+        metrics = load.get(targets["nbs2i serve (batching: the default)"][0].url + "/metrics")
+        server = targets["nbs2i serve (batching: the default)"][0]
+        sizes = {size: load.run(server.url + "/predict/batch", {"instances": [sample] * size}, 8, SECONDS).rps * size
+                 for size in (1, 32, 256)}
+    finally:
+        for server, _, _ in targets.values():
+            server.stop()
+    return {"rows": rows, "sizes": sizes, "mean_batch": _mean_batch(metrics)}
+
+
+def _mean_batch(metrics: str) -> float:
+    values = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line.startswith("nbs2i_batch_size_"))
+    count = float(values.get("nbs2i_batch_size_count", 0))
+    return float(values.get("nbs2i_batch_size_sum", 0)) / count if count else 0.0
+
+
+def stalled(out: Path) -> dict:
+    """kmeans at concurrency 8 with and without 64 clients that sent half a request and wait."""
+    log(f"stalled clients (kmeans): c=8 alone and beside 64 stalled connections, {ROUNDS} rounds")
     server = servers.nbs2i(out)
-    found = {"single /predict": load.run(server.url + "/predict", sample, 8, SECONDS).rps}
-    for size in (1, 32, 256):
-        found[size] = load.run(server.url + "/predict/batch", {"instances": [sample] * size}, 8, SECONDS).rps * size
-    server.stop()
-    return found
+    found: dict[str, list[load.Result]] = {"alone": [], "with 64 stalled clients": []}
+    try:
+        for _ in range(ROUNDS):
+            found["alone"].append(load.run(server.url + "/predict", [0.5, 0.5], 8, SECONDS))
+            with load.stalled(server.port, 64):
+                found["with 64 stalled clients"].append(load.run(server.url + "/predict", [0.5, 0.5], 8, SECONDS))
+    finally:
+        server.stop()
+    return {label: _median(results) for label, results in found.items()}
+
+
+def start_to_ready(out: Path) -> dict:
+    """Seconds from `nbs2i serve` to the first 200 from /health/ready, against loading the model
+    alone (its imports and unpickling) in the same venv: what any server must pay."""
+    log(f"start to ready (kmeans), {ROUNDS} rounds")
+    serve, bare = [], []
+    for _ in range(ROUNDS):
+        serve.append(servers.start_to_ready([NBS2I, "serve", str(out)], {"NBS2I_HOST": "127.0.0.1", "NBS2I_ACCESS_LOG": "0"}))
+        bare.append(servers.load_seconds(out))
+    return {"nbs2i serve": statistics.median(serve), "loading the model alone": statistics.median(bare)}
 
 
 def memory(out: Path) -> dict:
@@ -235,6 +294,9 @@ def image_sizes(results: dict) -> dict:
                          "/opt/app-root/venv", "/opt/app-root/model", "/opt/app-root/service"],
                         env=env, capture_output=True, text=True, check=True).stdout
     results["payload_mb"] = sum(int(line.split()[0]) for line in du.splitlines()) * 1024 / 1e6
+    log(f"runtime image start to ready (kmeans), {ROUNDS} rounds")
+    results["image_start_s"] = statistics.median(servers.image_start_to_ready("localhost/nbs2i-bench-kmeans-rt", env)
+                                                 for _ in range(ROUNDS))
     engine = "podman"
     sizes = {}
     for image in ("localhost/nbs2i-base:bookworm", "localhost/nb-builder", "localhost/nb-runtime",
@@ -260,28 +322,40 @@ def versions(mlflow_python: Path) -> dict:
             "mlflow": version(mlflow_python, "mlflow"), "wrk": " ".join((wrk.stdout + wrk.stderr).split()[:2])}
 
 
+PARTS = ("serving", "batch", "stalled", "start", "memory", "threads", "builds", "warm_builds", "served_sizes",
+         "images", "runtime_images")
+
+
 def main() -> None:
+    """BENCH_PARTS=serving,batch,... measures only those parts; the others keep the figures of the
+    last run that measured them (.bench/results.json), each part dated in the report."""
     WORK.mkdir(exist_ok=True)
+    parts = [p for p in os.environ.get("BENCH_PARTS", ",".join(PARTS)).split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        sys.exit(f"BENCH_PARTS: unknown {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    path = WORK / "results.json"
+    results = json.loads(path.read_text()) if path.exists() and set(parts) != set(PARTS) else {}
     mlflow_python = mlflow_venv()
     outs = {name: WORK / f"out-{name}" for name in ("kmeans", "iris-tree", "batch-vectorised")}
     for name, out in outs.items():
         log(f"building {name}")
         build(name, out)
-    results = {
+    results.update({
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "cpu": report.cpu_model()},
-        "versions": versions(mlflow_python),
-        "command": "make bench", "seconds_per_point": SECONDS,
-        "serving": {m: serving(m, outs[m], mlflow_python) for m in MODELS},
-        "batch": batch(outs["batch-vectorised"]),
-        "memory": memory(outs["kmeans"]),
-        "threads": threads_effect(outs["kmeans"]),
-        "builds": build_times(),
-        "warm_builds": warm_builds(),
-        "served_sizes": served_sizes(),
-    }
-    results["images"] = image_sizes(results)
-    results["runtime_images"] = runtime_image_sizes()
-    (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        "versions": versions(mlflow_python), "command": "make bench", "seconds_per_point": SECONDS, "rounds": ROUNDS})
+    measured = results.setdefault("measured", {})
+    today = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    steps = {"serving": lambda: {m: serving(m, outs[m], mlflow_python) for m in MODELS},
+             "batch": lambda: batch(outs["batch-vectorised"]), "stalled": lambda: stalled(outs["kmeans"]),
+             "start": lambda: start_to_ready(outs["kmeans"]), "memory": lambda: memory(outs["kmeans"]),
+             "threads": lambda: threads_effect(outs["kmeans"]), "builds": build_times, "warm_builds": warm_builds,
+             "served_sizes": served_sizes, "images": lambda: image_sizes(results),
+             "runtime_images": runtime_image_sizes}
+    for part in parts:
+        results[part] = steps[part]()
+        measured[part] = today
+        path.write_text(json.dumps(results, indent=2, default=str))
     report.write(results, REPO / "docs")
     log("wrote docs/benchmarks.md and docs/bench/*.png")
 

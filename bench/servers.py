@@ -124,3 +124,50 @@ def predictor_rate(out: Path, sample: object, seconds: float = 3.0) -> float:
                               capture_output=True, text=True, check=True,
                               env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
     return float(out_text.strip())
+
+
+def start_to_ready(cmd: list[str], env: dict, ready: str = "/health/ready") -> float:
+    """Seconds from starting cmd (a server on PORT) to its first 200 on ready, polled every 10 ms."""
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    full.update(env, PORT=str(port))
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while time.monotonic() - started < 120:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=2):
+                    return time.monotonic() - started
+            except OSError:
+                time.sleep(0.01)
+        raise TimeoutError(f"{' '.join(cmd)} was not ready in 120 s")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def load_seconds(out: Path) -> float:
+    """A fresh process of OUT's venv loading the model (its imports, unpickling): the floor of any start."""
+    code = "import sys; from nbs2i_service.model import load_model; load_model(sys.argv[1])"
+    started = time.monotonic()
+    subprocess.run([str(out / "venv/bin/python"), "-c", code, str(out)], check=True, cwd="/")
+    return time.monotonic() - started
+
+
+def image_start_to_ready(image: str, env: dict) -> float:
+    """Seconds from `podman run` (read-only root, an arbitrary UID, as in deploy/) to ready."""
+    port = free_port()
+    started = time.monotonic()
+    cid = subprocess.run(["podman", "run", "-d", "--read-only", "--user", "1000680000:0", "-e", f"PORT={port}",
+                          "-e", "NBS2I_ACCESS_LOG=0", image], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    try:
+        while time.monotonic() - started < 120:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2):
+                    return time.monotonic() - started
+            except OSError:
+                time.sleep(0.01)
+        raise TimeoutError(f"{image} was not ready in 120 s")
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "5", cid], env=env, capture_output=True)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from nbs2i_service.config import ConfigError, load_config
 
-from . import __version__, image, pipeline, serve, source
+# pipeline and source (nbconvert, IPython, nbformat) load only for the commands that build:
+# `nbs2i serve` is on every start's path and execs gunicorn without them.
+from . import __version__, image, serve
 from .errors import BuildError
 
 
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides = {k: v for k, v in (("notebook", args.notebook), ("timeout", args.timeout),
                                            ("model_name", args.model_name), ("relax_pins", args.relax_pins))
                          if v is not None}
+            from . import pipeline
+
             pipeline.build(args.source, Path(args.out), dataclasses.replace(config, **overrides))
         elif args.command == "serve":
             serve.exec_service(Path(args.out), args.port, args.workers, args.host)
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             image.build(Path(args.source), args.tag, args.builder, None if args.single_stage else args.runtime,
                         args.engine, args.incremental, args.dockerfile_only)
         elif args.command == "requirements":
+            from . import pipeline, source
+
             for req in pipeline.read_requirements(source.locate(args.notebook, config.notebook), config):
                 print(req.text)
     except (BuildError, ConfigError) as exc:

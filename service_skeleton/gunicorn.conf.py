@@ -34,7 +34,8 @@ _per_worker = {name: os.environ.get(name) or str(max(1, available_cpus() // work
 limit_for_load()
 
 
-def post_fork(server, worker):
+# After the worker has installed its signal handlers: a SIGTERM that arrives meanwhile is not lost.
+def post_worker_init(worker):
     limit_in_worker(_per_worker)
 
 

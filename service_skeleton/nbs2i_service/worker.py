@@ -20,6 +20,7 @@ and gunicorn's arbiter replaces it, as with the sync worker.
 from __future__ import annotations
 
 import io
+import signal
 import socket
 import time
 from http.client import responses
@@ -50,6 +51,18 @@ class _Refused(Exception):
 
 
 class Worker(GeventWorker):
+    def init_process(self) -> None:
+        # The handlers the worker inherits from the master do nothing here, and gevent's
+        # patching runs before gunicorn installs the worker's own: a SIGTERM that arrives
+        # while the worker boots would be lost, and shutdown would wait the whole
+        # graceful timeout. Until then, TERM and INT mean: do not start serving.
+        signal.signal(signal.SIGTERM, self._quit_early)
+        signal.signal(signal.SIGINT, self._quit_early)
+        super().init_process()
+
+    def _quit_early(self, signum, frame) -> None:
+        self.alive = False
+
     def load_wsgi(self) -> None:
         super().load_wsgi()
         config = load_config()
