@@ -15,9 +15,9 @@ ENV APP_ROOT=/opt/app-root \
     PIP_CERT=${CA_BUNDLE}
 USER root
 # OpenShift runs containers as an arbitrary UID in group 0: everything the app writes is
-# owned by group 0 and group-writable.
-RUN useradd --uid 1001 --gid 0 --home-dir /opt/app-root/home --no-create-home \
-        --shell /usr/sbin/nologin --comment "nbs2i app user" default \
+# owned by group 0 and group-writable. UBI's python-311 has user 1001 already.
+RUN (id -u 1001 >/dev/null 2>&1 || useradd --uid 1001 --gid 0 --home-dir /opt/app-root/home --no-create-home \
+        --shell /usr/sbin/nologin --comment "nbs2i app user" default) \
  && mkdir -p /opt/app-root/home /opt/app-root/src \
  && chown -R 1001:0 /opt/app-root \
  && chmod -R g+rwX /opt/app-root

@@ -10,7 +10,7 @@ NBS2I := $(VENV)/bin/nbs2i
 # uv trusts the system CA store, as pip does (not only the roots it bundles)
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: help setup demo test test-unit images bench clean
+.PHONY: help setup demo test test-unit images base-image bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,13 +25,16 @@ demo: setup  ## build examples/kmeans into build/kmeans and serve it on PORT (80
 	@scripts/demo-banner.sh "$(PORT)" && $(NBS2I) serve $(OUT) --port $(PORT)
 
 test: setup  ## install system packages (apt) and run every test
-	scripts/system-deps.sh && $(VENV)/bin/pytest $(PYTEST_ARGS)
+	scripts/system-deps.sh && scripts/test-node-deps.sh "$(VENV)" && $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-unit: setup  ## the fast tests only (no builds, no network)
 	$(VENV)/bin/pytest test/unit $(PYTEST_ARGS)
 
-images:  ## build nb-builder and nb-runtime (ENGINE=podman|buildah|docker, BASE_IMAGE=...)
+images:  ## build nb-builder and nb-runtime (ENGINE=podman|buildah|docker, BASE_IMAGE=...; the stand-in base when no registry answers)
 	ENGINE="$(ENGINE)" scripts/build-images.sh
+
+base-image:  ## the stand-in base image (Debian bookworm + python3, made with debootstrap) for hosts with no registry
+	ENGINE="$(ENGINE)" scripts/make-base-image.sh
 
 bench: setup  ## benchmarks: writes docs/benchmarks.md and docs/bench/*.png (not part of make test)
 	scripts/bench-deps.sh "$(VENV)" && $(VENV)/bin/python -m bench.run

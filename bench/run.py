@@ -286,7 +286,7 @@ def image_sizes(results: dict) -> dict:
     log("images: base, nb-builder, nb-runtime, kmeans both ways")
     env = engine_env()
     run = lambda *cmd: subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run(str(REPO / "test" / "make-base-image.sh"))
+    run(str(REPO / "scripts" / "make-base-image.sh"))
     run("make", "-C", str(REPO), "images", "ENGINE=podman")
     run(NBS2I, "image", str(REPO / "examples" / "kmeans"), "--tag", "localhost/nbs2i-bench-kmeans-rt")
     run(NBS2I, "image", str(REPO / "examples" / "kmeans"), "--tag", "localhost/nbs2i-bench-kmeans-ss", "--single-stage")

@@ -19,9 +19,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nbs2i {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", help="build SOURCE (a directory or .ipynb) into OUT")
-    build.add_argument("source")
+    build = sub.add_parser("build", help="build SOURCE (a directory or .ipynb) into OUT",
+                           description="Run the notebook in a build environment, save predictor/validator, derive the "
+                                       "served environment and smoke-test it. Every setting also reads an environment "
+                                       "variable (README: Configuration).")
+    build.add_argument("source", help="a checkout (the notebook at its top, or --notebook) or a .ipynb file")
     build.add_argument("--out", required=True, help="output folder: OUT/venv, OUT/model, OUT/service")
+    build.add_argument("--installer", choices=("auto", "uv", "pip"), help="package installer (default: NBS2I_INSTALLER or auto)")
     build.add_argument("--notebook", help="notebook file in SOURCE (default: NBS2I_NOTEBOOK, or the only one)")
     build.add_argument("--timeout", type=float, help="seconds the notebook may run (default: NBS2I_TIMEOUT or 3600)")
     build.add_argument("--model-name", help="name served and recorded (default: NBS2I_MODEL_NAME or the notebook's stem)")
@@ -29,14 +33,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="install every exact pin (==V) as a lower bound (>=V), for notebooks pinned to versions "
                             "older than the build's Python (default: NBS2I_RELAX_PINS)")
 
-    srv = sub.add_parser("serve", help="serve a built OUT with gunicorn")
-    srv.add_argument("out")
+    srv = sub.add_parser("serve", help="serve a built OUT with gunicorn",
+                         description="Serve OUT with its own venv's gunicorn. Other settings: NBS2I_* variables "
+                                     "(README: Configuration), e.g. NBS2I_API_TOKEN, NBS2I_THREADS, NBS2I_MAX_BATCH.")
+    srv.add_argument("out", help="a build output (nbs2i build ... --out OUT)")
     srv.add_argument("--port", type=int, help="default: PORT or 8080")
     srv.add_argument("--host", help="default: NBS2I_HOST or 0.0.0.0")
     srv.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY or the CPUs available")
 
     img = sub.add_parser("image", help="build SOURCE into a model image (the s2i flow, without s2i)")
-    img.add_argument("source")
+    img.add_argument("source", help="a checkout or a .ipynb file, as for build; .s2i/environment sets NBS2I_* variables")
     img.add_argument("--tag", required=True, help="name of the model image")
     img.add_argument("--builder", default="nb-builder", help="builder image (default nb-builder)")
     img.add_argument("--runtime", default="nb-runtime", help="runtime image the artifacts go into (default nb-runtime)")
@@ -47,17 +53,23 @@ def _parser() -> argparse.ArgumentParser:
     img.add_argument("--dockerfile-only", type=Path, metavar="PATH", help="write the Dockerfile to PATH, build nothing")
 
     score = sub.add_parser("score", help="score a JSON Lines or CSV file with a built OUT")
-    score.add_argument("out")
-    score.add_argument("--input", required=True, help="JSON Lines or CSV (by extension, or --format); - for stdin")
+    score.add_argument("out", nargs="?", help="the build output (not needed with --merge)")
+    score.add_argument("--input", help="JSON Lines or CSV (by extension, or --format); - for stdin")
     score.add_argument("--output", required=True, help="JSON Lines, one answer per input record; - for stdout")
-    score.add_argument("--format", choices=("jsonl", "csv"))
-    score.add_argument("--batch-size", type=int, default=256)
+    score.add_argument("--format", choices=("jsonl", "csv"), help="default: from the input's extension")
+    score.add_argument("--batch-size", type=int, default=256, help="samples read and scored together (default 256)")
+    score.add_argument("--shard", metavar="I/N", help="score the I-th (from 0) of N line ranges of a JSON Lines input "
+                       "into OUTPUT.part-I-of-N (env JOB_COMPLETION_INDEX and JOB_COMPLETIONS, as in an Indexed Job)")
+    score.add_argument("--merge", action="store_true", help="join the parts OUTPUT.part-*-of-N into OUTPUT, in input order")
 
-    stream = sub.add_parser("stream", help="run the Redis stream worker for a built OUT (NBS2I_REDIS_URL ...)")
-    stream.add_argument("out")
+    stream = sub.add_parser("stream", help="run the Redis stream worker for a built OUT (NBS2I_REDIS_URL ...)",
+                            description="Read samples from a Redis stream, write predictions to another. Settings: "
+                                        "NBS2I_REDIS_URL, NBS2I_STREAM_IN, NBS2I_STREAM_OUT, NBS2I_STREAM_DEAD, "
+                                        "NBS2I_STREAM_GROUP, NBS2I_STREAM_CONSUMER, NBS2I_STREAM_BATCH.")
+    stream.add_argument("out", help="a build output")
 
     reqs = sub.add_parser("requirements", help="print a notebook's merged requirements, one per line")
-    reqs.add_argument("notebook")
+    reqs.add_argument("notebook", help="a .ipynb file, or a checkout holding one (NBS2I_NOTEBOOK picks among several)")
     return parser
 
 
@@ -67,15 +79,28 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config()
         if args.command == "build":
             overrides = {k: v for k, v in (("notebook", args.notebook), ("timeout", args.timeout),
-                                           ("model_name", args.model_name), ("relax_pins", args.relax_pins))
+                                           ("model_name", args.model_name), ("relax_pins", args.relax_pins),
+                                           ("installer", args.installer))
                          if v is not None}
             from . import pipeline
 
             pipeline.build(args.source, Path(args.out), dataclasses.replace(config, **overrides))
         elif args.command == "serve":
             serve.exec_service(Path(args.out), args.port, args.workers, args.host)
+        elif args.command == "score" and args.merge:
+            from nbs2i_service.score import ShardError, merge
+
+            try:
+                counts = merge(args.output)
+            except (ShardError, OSError) as exc:
+                raise BuildError(str(exc)) from None
+            print(f"---> merged {counts['samples']:,} samples ({counts['errors']:,} errors) into {args.output}",
+                  file=sys.stderr)
         elif args.command == "score":
+            if not args.out or not args.input:
+                raise BuildError("nbs2i score needs OUT and --input (or --merge --output F to join shard parts).")
             extra = ["--format", args.format] if args.format else []
+            extra += ["--shard", args.shard] if args.shard else []
             serve.exec_module(Path(args.out), "nbs2i_service.score",
                               ["--input", args.input, "--output", args.output, "--batch-size", str(args.batch_size),
                                *extra, str(Path(args.out).resolve() / "model")])

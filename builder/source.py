@@ -40,11 +40,24 @@ def locate(source: str | Path, notebook: str | None = None) -> Source:
     if len(found) == 1:
         return Source(path / found[0], path, path)
     if not found:
+        nested = _nested(path)
+        if nested:
+            shown = nested[:10]
+            extra = f" (and {len(nested) - 10} more)" if len(nested) > 10 else ""
+            commands = "\n  ".join(f"nbs2i build {source} --notebook {n}" for n in shown)
+            raise SourceError(f"No *.ipynb at the top of {path}, but notebooks one level down{extra}: {', '.join(shown)}. "
+                              f"Name one with --notebook (or NBS2I_NOTEBOOK), e.g.:\n  {commands}")
         raise SourceError(f"No *.ipynb in {path}. Add the notebook at the top of the repository, or name it with --notebook.")
     raise SourceError(
         f"{path} holds several notebooks: {', '.join(found)}. "
         "Choose one with --notebook NAME or NBS2I_NOTEBOOK=NAME (e.g. in .s2i/environment)."
     )
+
+
+def _nested(directory: Path) -> list[str]:
+    """Notebooks one folder down (checkpoints and hidden folders left out), as paths from directory."""
+    return sorted(str(p.relative_to(directory)) for p in directory.glob("*/*.ipynb")
+                  if p.is_file() and not p.parent.name.startswith((".", "_")))
 
 
 def _candidates(directory: Path) -> list[str]:

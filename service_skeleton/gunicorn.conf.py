@@ -34,6 +34,15 @@ _per_worker = {name: os.environ.get(name) or str(max(1, available_cpus() // work
 limit_for_load()
 
 
+# Python's garbage collector visits every object it tracks: in a worker, that writes to
+# each page the model lives on and un-shares it. Objects that exist when the master forks
+# (the model, the libraries) are frozen out of collection, so they stay shared.
+def pre_fork(server, worker):
+    import gc
+
+    gc.freeze()
+
+
 # After the worker has installed its signal handlers: a SIGTERM that arrives meanwhile is not lost.
 def post_worker_init(worker):
     limit_in_worker(_per_worker)

@@ -21,14 +21,14 @@ NBS2I = str(Path(sys.executable).parent / "nbs2i")
 CACHE = REPO / ".cache" / "uv"
 
 
-BASE_IMAGE = "localhost/nbs2i-base:bookworm"  # made by test/make-base-image.sh
+BASE_IMAGE = "localhost/nbs2i-base:bookworm"  # made by scripts/make-base-image.sh
 
 
 def engine_env() -> dict[str, str]:
-    """podman/buildah settings that work on these machines (test/containers/, docs/images.md)."""
+    """podman/buildah settings that work on these machines (scripts/containers/, docs/images.md)."""
     env = dict(os.environ)
-    env.update(CONTAINERS_CONF=str(REPO / "test" / "containers" / "containers.conf"),
-               CONTAINERS_STORAGE_CONF=str(REPO / "test" / "containers" / "storage.conf"),
+    env.update(CONTAINERS_CONF=str(REPO / "scripts" / "containers" / "containers.conf"),
+               CONTAINERS_STORAGE_CONF=str(REPO / "scripts" / "containers" / "storage.conf"),
                BUILDAH_ISOLATION="chroot", BASE_IMAGE=BASE_IMAGE, ENGINE="podman")
     return env
 

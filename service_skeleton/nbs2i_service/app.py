@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import encode, http
+from . import encode, http, v2
 from .config import Config, load_config
 from .contract import META_BUILD_ID, META_EXAMPLE, PRIVATE_META_KEYS
 from .errors import RequestError
@@ -18,9 +18,10 @@ from .model import BatchRejected, Model, SampleRejected
 from .openapi import build_spec
 
 log = logging.getLogger("nbs2i")
-OPEN_ENDPOINTS = {"live", "ready", "v2_live", "v2_ready", "metrics", "page", "openapi", "static"}
-ENDPOINTS = ("predict", "batch", "v1_status", "v1_predict", "metadata", "live", "ready", "v2_live",
-             "v2_ready", "metrics", "openapi", "page")
+OPEN_ENDPOINTS = {"live", "ready", "v2_live", "v2_ready", "v2_server", "metrics", "page", "openapi", "static"}
+ENDPOINTS = ("predict", "batch", "v1_status", "v1_predict", "v2_infer", "v2_model", "v2_model_ready", "v2_server",
+             "metadata", "live", "ready", "v2_live", "v2_ready", "metrics", "openapi", "page")
+VERSION = "0.1.0"
 
 
 class _PredictorFailed(Exception):
@@ -54,7 +55,7 @@ class _Service:
         try:
             model.check(sample)
         except SampleRejected as exc:
-            raise RequestError(422, "rejected", exc.message, {"path": exc.path} if exc.path else None) from None
+            raise RequestError(422, "rejected", _with_hint(exc.message, model), {"path": exc.path} if exc.path else None) from None
         try:
             prediction = self.batcher.predict(sample) if self.batcher else model.predictor(sample)
         except Exception as exc:
@@ -73,17 +74,22 @@ class _Service:
             return 500, self.failure_document(exc, rid)
 
     def predict_batch(self, samples: list) -> Response:
+        predictions = self.predictions(samples)
+        return Response(self.encode({"predictions": predictions}, g.get("request_id", "")), mimetype=http.JSON)
+
+    def predictions(self, samples: list) -> list:
+        """Every sample checked, then scored together (batch_predictor when the notebook has one)."""
         model = self.ready_model()
         try:
             predictions = model.predict_batch(samples)
         except BatchRejected as exc:
-            raise RequestError(422, "rejected", f"{len(exc.rejected)} of {len(samples)} samples were rejected.",
-                               exc.rejected) from None
+            raise RequestError(422, "rejected", _with_hint(f"{len(exc.rejected)} of {len(samples)} samples were rejected.",
+                                                           model), exc.rejected) from None
         except Exception as exc:
             self.metrics.predicted(len(samples), failed=True)
             raise _PredictorFailed(exc) from exc
         self.metrics.predicted(len(samples))
-        return Response(self.encode({"predictions": predictions}, g.get("request_id", "")), mimetype=http.JSON)
+        return predictions
 
     def encode(self, body: dict, rid: str) -> bytes:
         try:
@@ -104,6 +110,12 @@ class _Service:
     def known(self, asked: str) -> None:
         if asked != self.name:
             raise RequestError(404, "unknown_model", f"No model named {asked!r} here; this service serves {self.name!r}.")
+
+
+def _with_hint(message: str, model: Model) -> str:
+    """A rejection's message, then what a valid sample looks like (from example or input_schema)."""
+    return f"{message}. {model.valid_sample}" if model.valid_sample and not message.endswith(".") else \
+        f"{message} {model.valid_sample}".strip()
 
 
 def _json_body_bytes() -> bytes:
@@ -173,6 +185,44 @@ def _prediction_routes(app: Flask, svc: _Service) -> None:
         return svc.predict_batch(_instances())
 
 
+def _v2_routes(app: Flask, svc: _Service) -> None:
+    """The Open Inference Protocol's REST routes (v2.py); errors are its {"error": "..."}."""
+    def rule(path: str, endpoint: str, view, method: str = "GET") -> None:
+        app.add_url_rule(path, endpoint, view, methods=[method])
+        app.add_url_rule(path.replace("/<name>", "/<name>/versions/<version>"), endpoint, view, methods=[method])
+
+    def model(name: str, version: str | None = None) -> Response:
+        svc.known(name)
+        return _json(v2.model_metadata(name, svc.ready_model().metadata))
+
+    def model_ready(name: str, version: str | None = None) -> Response:
+        svc.known(name)
+        return _json({"name": name, "ready": svc.model is not None}, 200 if svc.model is not None else 503)
+
+    def infer(name: str, version: str | None = None) -> Response:
+        svc.known(name)
+        binary = request.headers.get("Inference-Header-Content-Length")
+        try:
+            # The protocol's clients (tritonclient) send JSON with no Content-Type: the body is JSON here.
+            data = _json_body_bytes()
+            body = v2.with_binary(data, binary) if binary is not None else http.decode_json(http.JSON, data)
+            samples = v2.samples(body, svc.ready_model().input_schema)
+        except v2.ProtocolError as exc:
+            raise RequestError(400, "bad_tensor", str(exc)) from None
+        predictions = [svc.predict(samples[0])] if len(samples) == 1 else svc.predictions(samples)
+        answer = {"model_name": name, "model_version": version or str(svc.ready_model().metadata.get(META_BUILD_ID, "")),
+                  "outputs": v2.outputs([encode.to_jsonable(p) for p in predictions])}
+        if isinstance(body.get("id"), str):
+            answer["id"] = body["id"]
+        return Response(svc.encode(answer, g.get("request_id", "")), mimetype=http.JSON)
+
+    app.add_url_rule("/v2", "v2_server", lambda: _json({"name": "nbs2i", "version": VERSION, "extensions": []}),
+                     methods=["GET"])
+    rule("/v2/models/<name>", "v2_model", model)
+    rule("/v2/models/<name>/ready", "v2_model_ready", model_ready)
+    rule("/v2/models/<name>/infer", "v2_infer", infer, "POST")
+
+
 def _info_routes(app: Flask, svc: _Service) -> None:
     def live() -> Response:
         return _json({"status": "alive"})
@@ -181,18 +231,27 @@ def _info_routes(app: Flask, svc: _Service) -> None:
         svc.ready_model()
         return _json({"status": "ready", "model": svc.name})
 
+    def v2_live() -> Response:
+        return _json({"live": True})
+
+    def v2_ready() -> Response:
+        return _json({"ready": svc.model is not None}, 200 if svc.model is not None else 503)
+
     def metadata() -> Response:
         svc.ready_model()
         return _json(svc.public_metadata)
 
-    def page() -> str:
+    def page() -> Response | str:
+        # Browsers get the page; every other client (KServe's V1 server-live check, curl) the JSON.
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html":
+            return live()
         example = svc.model.metadata.get(META_EXAMPLE) if svc.model else None
         return render_template("index.html", name=svc.name, example=encode.dumps(example).decode(),
                                auth=svc.config.api_token is not None)
 
     prometheus = lambda: (svc.metrics.render(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
-    for path, endpoint, view in (("/health/live", "live", live), ("/v2/health/live", "v2_live", live),
-                                 ("/health/ready", "ready", ready), ("/v2/health/ready", "v2_ready", ready),
+    for path, endpoint, view in (("/health/live", "live", live), ("/v2/health/live", "v2_live", v2_live),
+                                 ("/health/ready", "ready", ready), ("/v2/health/ready", "v2_ready", v2_ready),
                                  ("/metadata", "metadata", metadata), ("/metrics", "metrics", prometheus),
                                  ("/openapi.json", "openapi", lambda: _json(svc.spec)),
                                  ("/", "page", page)):
@@ -202,6 +261,10 @@ def _info_routes(app: Flask, svc: _Service) -> None:
 def _error_handlers(app: Flask, svc: _Service) -> None:
     @app.errorhandler(RequestError)
     def _request_error(exc: RequestError) -> Response:
+        if request.path.startswith("/v2/"):  # the Open Inference Protocol's error: {"error": "..."}, 400 for bad input
+            status = 400 if exc.status == 422 else exc.status
+            detail = f" {encode.dumps(exc.details).decode()}" if isinstance(exc.details, list) else ""
+            return _json({"error": exc.message + detail}, status)
         return _error(exc.status, exc.code, exc.message, exc.details)
 
     @app.errorhandler(_PredictorFailed)
@@ -238,6 +301,7 @@ def create_app(model: Model | None = None, config: Config | None = None, metrics
     app.extensions["nbs2i"] = svc
     _hooks(app, svc)
     _prediction_routes(app, svc)
+    _v2_routes(app, svc)
     _info_routes(app, svc)
     _error_handlers(app, svc)
     return app

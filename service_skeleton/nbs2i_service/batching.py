@@ -8,7 +8,8 @@ already received reach this point (gevent.idle: the event loop has nothing else 
 and keeps doing so while more join, up to NBS2I_MAX_BATCH samples or NBS2I_BATCH_WAIT_MS.
 A lone request is therefore scored at once; a busy worker gathers what is in flight.
 A batch that raises (or returns the wrong count) is scored sample by sample
-(Model.score), so only the failing request gets a 500.
+(Model.score), so only the failing request gets a 500. Each batch is scored in a greenlet
+of its own, so one that waits does not hold the requests behind it.
 """
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ class Batcher:
                         break
                 batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
                 self.metrics.batched(len(batch), perf_counter() - started)
-                self._score(batch)
+                # Scored in a greenlet of its own: a predictor that waits (I/O, a sleep) holds
+                # its batch only, and the next batch gathers meanwhile.
+                gevent.spawn(self._score, batch)
         finally:
             self.collecting = False
 

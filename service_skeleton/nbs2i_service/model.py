@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from . import artifact
 from .contract import (
-    ARTIFACT_FILE, BATCH_PREDICTOR, META_INPUT_SCHEMA, META_MODEL_NAME, META_PYTHON,
+    ARTIFACT_FILE, BATCH_PREDICTOR, META_EXAMPLE, META_INPUT_SCHEMA, META_MODEL_NAME, META_PYTHON,
     METADATA_FILE, PREDICTOR, VALIDATOR,
 )
 from .errors import ModelLoadError, ServiceError
@@ -46,6 +46,7 @@ class Model:
         self.batch_predictor: Callable[[list], Any] | None = objects.get(BATCH_PREDICTOR)
         self.input_schema = self.metadata.get(META_INPUT_SCHEMA)
         self._schema = _Schema(self.input_schema) if self.input_schema is not None else None
+        self.valid_sample = _valid_sample(self.metadata)
 
     def check(self, sample: Any) -> None:
         """Raise SampleRejected if the schema or the validator rejects sample."""
@@ -106,6 +107,16 @@ class Model:
             except Exception as exc:
                 results.append(exc)
         return results
+
+
+def _valid_sample(metadata: Mapping[str, Any]) -> str:
+    """What a valid sample looks like, from the notebook's example or input_schema ('' without either)."""
+    for key, text in ((META_EXAMPLE, "A valid sample looks like the notebook's example: "),
+                      (META_INPUT_SCHEMA, "A valid sample matches the notebook's input_schema: ")):
+        if key in metadata:
+            shown = json.dumps(metadata[key], separators=(", ", ": "), default=str)
+            return text + (shown if len(shown) <= 300 else shown[:297] + "...") + "."
+    return ""
 
 
 class _Schema:

@@ -4,6 +4,14 @@ JSON Lines or CSV in, JSON Lines out, in input order, one line per sample:
 {"prediction": ...} or {"error": {"code", "message", "line"}}. Streams in chunks, so a file
 larger than memory is fine; a bad sample never stops the run. `nbs2i score OUT` runs this
 with the model's venv.
+
+Sharding (a Kubernetes Indexed Job, deploy/kubernetes/score-job.yaml): `--shard I/N`
+(default: JOB_COMPLETION_INDEX / JOB_COMPLETIONS when set) scores the I-th (from 0) of N
+contiguous ranges of a JSON Lines input. Ranges are cut at byte offsets size*I/N, moved to
+the next line start, so a shard seeks to its range and never reads the rest of the file. Each
+shard writes OUTPUT.part-IIIII-of-NNNNN and, last, a `.done` record of how many input lines
+it read. `--merge` joins the parts in input order into OUTPUT, turning each error's line
+number (counted within its part) into the input's; the result equals one process's output.
 """
 from __future__ import annotations
 
@@ -117,20 +125,128 @@ def _progress(out: IO[str], counts: dict, started: float, source: IO[str], total
     out.flush()
 
 
+class ShardError(ValueError):
+    """A shard or merge request that cannot be carried out; the message says why and what to do."""
+
+
+def parse_shard(text: str | None, environ: dict | None = None) -> tuple[int, int] | None:
+    """(index, count) from "I/N", else from JOB_COMPLETION_INDEX and JOB_COMPLETIONS; None: no sharding."""
+    env = os.environ if environ is None else environ
+    if not text and env.get("JOB_COMPLETION_INDEX") and env.get("JOB_COMPLETIONS"):
+        text = f"{env['JOB_COMPLETION_INDEX']}/{env['JOB_COMPLETIONS']}"
+    if not text:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
+        raise ShardError(f"--shard {text!r}: write I/N with 0 <= I < N, e.g. --shard 0/3.")
+    return int(index), int(count)
+
+
+def shard_range(handle: IO[bytes], size: int, index: int, count: int) -> tuple[int, int]:
+    """Byte range [start, end) of shard index: cut at size*index/count, moved to the next line start."""
+    def line_start(offset: int) -> int:
+        if offset <= 0:
+            return 0
+        if offset >= size:
+            return size
+        handle.seek(offset - 1)
+        handle.readline()  # to the end of the line that holds byte offset-1
+        return handle.tell()
+    return line_start(size * index // count), line_start(size * (index + 1) // count)
+
+
+def _lines(handle: IO[bytes], start: int, end: int, counted: list[int]) -> Iterator[str]:
+    handle.seek(start)
+    while handle.tell() < end:
+        line = handle.readline()
+        if not line:
+            break
+        counted[0] += 1
+        yield line.decode("utf-8", errors="replace")
+
+
+def part_name(output: str, index: int, count: int) -> str:
+    return f"{output}.part-{index:05d}-of-{count:05d}"
+
+
+def score_shard(model: Model, path: str, output: str, shard: tuple[int, int], batch_size: int) -> dict[str, int]:
+    index, count = shard
+    part = part_name(output, index, count)
+    counted = [0]
+    with open(path, "rb") as handle, open(part, "wb") as sink:
+        start, end = shard_range(handle, os.fstat(handle.fileno()).st_size, index, count)
+        counts = run(model, _lines(handle, start, end, counted), sink, "jsonl", batch_size)
+    done = {"input_lines": counted[0], "first_byte": start, "end_byte": end, **counts}
+    with open(part + ".done", "w", encoding="utf-8") as marker:
+        marker.write(encode.dumps(done).decode())
+    return done
+
+
+def merge(output: str) -> dict[str, int]:
+    """Join OUTPUT.part-*-of-N (all N, each with its .done record) into OUTPUT in input order."""
+    folder = os.path.dirname(os.path.abspath(output))
+    prefix = os.path.basename(output) + ".part-"
+    names = sorted(n for n in os.listdir(folder) if n.startswith(prefix) and not n.endswith(".done"))
+    if not names:
+        raise ShardError(f"No parts {output}.part-*-of-* to merge: run the shards first (--shard I/N).")
+    count = int(names[0].rsplit("-of-", 1)[1])
+    expected = [os.path.basename(part_name(output, i, count)) for i in range(count)]
+    missing = [n for n in expected if n not in names or not os.path.exists(os.path.join(folder, n + ".done"))]
+    if missing:
+        raise ShardError(f"{len(missing)} of {count} parts are missing or unfinished ({', '.join(missing[:3])}"
+                         f"{'...' if len(missing) > 3 else ''}): rerun those shards, then --merge.")
+    offset, totals = 0, {"samples": 0, "errors": 0}
+    with open(output, "wb") as sink:
+        for name in expected:
+            with open(os.path.join(folder, name + ".done"), "rb") as marker:
+                done = encode.loads(marker.read())
+            with open(os.path.join(folder, name), "rb") as part:
+                for line in part:
+                    if offset and line.startswith(b'{"error"'):
+                        answer = encode.loads(line)
+                        if isinstance(answer["error"].get("line"), int):
+                            answer["error"]["line"] += offset
+                        line = _line(answer)
+                    sink.write(line)
+            offset += done["input_lines"]
+            totals["samples"] += done["samples"]
+            totals["errors"] += done["errors"]
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nbs2i score")
-    parser.add_argument("model_dir")
-    parser.add_argument("--input", required=True, help="JSON Lines or CSV file, - for stdin")
+    parser.add_argument("model_dir", nargs="?", help="the model folder (not needed with --merge)")
+    parser.add_argument("--input", help="JSON Lines or CSV file, - for stdin")
     parser.add_argument("--output", required=True, help="JSON Lines file, - for stdout")
     parser.add_argument("--format", choices=("jsonl", "csv"), help="default: from the input's extension")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--shard", help="I/N: score the I-th (from 0) of N line ranges of a JSON Lines input into "
+                        "OUTPUT.part-I-of-N (default: JOB_COMPLETION_INDEX/JOB_COMPLETIONS when both are set)")
+    parser.add_argument("--merge", action="store_true", help="join OUTPUT.part-*-of-N into OUTPUT in input order")
     args = parser.parse_args(argv)
-    fmt = args.format or ("csv" if args.input.lower().endswith(".csv") else "jsonl")
     try:
+        if args.merge:
+            counts = merge(args.output)
+            print(f"---> merged {counts['samples']:,} samples ({counts['errors']:,} errors) into {args.output}",
+                  file=sys.stderr)
+            return 0
+        if not args.model_dir or not args.input:
+            parser.error("give the model folder and --input (or --merge --output F)")
+        fmt = args.format or ("csv" if args.input.lower().endswith(".csv") else "jsonl")
+        shard = parse_shard(args.shard)
+        if shard is not None and (fmt != "jsonl" or args.input == "-" or args.output == "-"):
+            raise ShardError("--shard reads a JSON Lines file and writes a file: CSV and - (stdin, stdout) "
+                             "cannot be split by byte offsets. Convert the input to JSON Lines.")
         model = load_model(args.model_dir, load_config().signing_key)
+        if shard is not None:
+            counts = score_shard(model, args.input, args.output, shard, args.batch_size)
+            print(f"---> shard {shard[0]}/{shard[1]}: scored {counts['samples']:,} samples ({counts['errors']:,} errors) "
+                  f"to {part_name(args.output, *shard)}", file=sys.stderr)
+            return 0
         source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", newline="")
         sink = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")
-    except (ServiceError, OSError) as exc:
+    except (ServiceError, ShardError, OSError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     total = None if args.input == "-" else _size(args.input)

@@ -14,8 +14,9 @@ proxy in front; our images have none). Here every connection is a greenlet:
 - what gunicorn refuses before the app (bad request line, headers, chunk framing: 400,
   414, 431, 501...) answers with the service's JSON error document, not gunicorn's HTML.
 
-A predictor that blocks the worker longer than NBS2I_PREDICT_TIMEOUT stops its heartbeat
-and gunicorn's arbiter replaces it, as with the sync worker.
+A predictor that waits (on a socket, a sleep) longer than NBS2I_PREDICT_TIMEOUT is
+abandoned with 504; one that computes that long blocks the worker's heartbeat, and
+gunicorn's arbiter replaces the worker, as with the sync worker.
 """
 from __future__ import annotations
 
@@ -44,7 +45,10 @@ _REFUSALS = ((parse_errors.LimitRequestLine, 414, "uri_too_long"),
              (parse_errors.ForbiddenProxyRequest, 403, "forbidden"))
 
 
-class _Refused(Exception):
+class _Refused(BaseException):
+    """An answer the worker gives instead of the app's. A BaseException, like gevent.Timeout's
+    own, so that the app's `except Exception` (a predictor's failure) never takes it for one."""
+
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
@@ -67,6 +71,9 @@ class Worker(GeventWorker):
         super().load_wsgi()
         config = load_config()
         self.client_timeout = config.client_timeout
+        self.predict_timeout = config.predict_timeout
+        self.slow = (f"No answer within {config.predict_timeout} s (NBS2I_PREDICT_TIMEOUT): the predictor is waiting "
+                     "on something; the request was abandoned.")
         self.late = (f"The request did not arrive within {config.client_timeout:g} s (NBS2I_CLIENT_TIMEOUT); "
                      "send the head and body at once.")
         self.max_body = config.max_request_bytes
@@ -90,8 +97,9 @@ class Worker(GeventWorker):
                     req = next(parser)
                     body = self._body(req, client)
                 req.body = io.BytesIO(body)
-                if self.handle_request(listener_name, req, client, addr) is False:
-                    break  # the app took the socket over
+                with gevent.Timeout(self.predict_timeout, _Refused(504, "prediction_timeout", self.slow)):
+                    if self.handle_request(listener_name, req, client, addr) is False:
+                        break  # the app took the socket over
         except (StopIteration, parse_errors.NoMoreData, socket.timeout, TimeoutError):
             pass  # the client closed, or an idle keep-alive connection timed out
         except _Refused as exc:

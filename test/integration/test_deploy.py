@@ -212,3 +212,170 @@ def test_probe_paths_and_env_work_on_a_running_service(rendered, kmeans_out, tmp
         annotations = kinds(rendered, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"]
         metrics = request(svc.url + annotations["prometheus.io/path"])
         assert metrics[0] == 200 and "nbs2i_model_info" in metrics[2]
+
+
+# --- KEDA, Knative, KServe and Shipwright kinds, each checked with its ecosystem's own tools ---
+
+STREAM_PARAMS = {"MODEL_NAME": "kmeans", "REDIS_URL": "redis://:pw@redis:6379/0", "REDIS_ADDRESS": "redis:6379",
+                 "REDIS_PASSWORD": "pw", "MAX_REPLICAS": "6"}
+NODE_MODULES = REPO / ".venv" / "node" / "node_modules"  # scripts/test-node-deps.sh
+
+
+def _typed_model_errors(objects: list[dict], tmp_path: Path) -> dict[str, str | None]:
+    """{kind/name: error or None} from the npm typed models (test/crd_models.js)."""
+    import json
+    import os
+    import subprocess
+
+    assert NODE_MODULES.is_dir(), "scripts/test-node-deps.sh .venv installs the typed models (make test runs it)"
+    listing = tmp_path / "objects.json"
+    listing.write_text(json.dumps(objects))
+    result = subprocess.run(["node", str(REPO / "test" / "crd_models.js"), str(listing)], capture_output=True,
+                            text=True, env={**os.environ, "NODE_PATH": str(NODE_MODULES)}, check=True)
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    return {f"{r['kind']}/{r['name']}": r["error"] for r in found}
+
+
+@pytest.fixture(scope="module")
+def stream_rendered() -> list[dict]:
+    return process(load_all(DEPLOY / "openshift" / "stream-template.yaml")[0], STREAM_PARAMS)
+
+
+def _crd_objects(stream_rendered) -> list[dict]:
+    objects = load_all(DEPLOY / "kubernetes" / "stream.yaml") + stream_rendered + load_all(DEPLOY / "knative" / "service.yaml")
+    return [o for o in objects if o["apiVersion"].startswith(("keda.sh/", "serving.knative.dev/"))]
+
+
+def test_keda_and_knative_objects_validate_with_their_typed_models(stream_rendered, tmp_path):
+    objects = _crd_objects(stream_rendered)
+    assert {o["kind"] for o in objects} == {"ScaledObject", "TriggerAuthentication", "Service"}
+    errors = _typed_model_errors(objects, tmp_path)
+    assert len(errors) == len(objects) and not any(errors.values()), errors
+
+
+def test_typed_models_would_catch_a_broken_object(stream_rendered, tmp_path):
+    scaled = copy.deepcopy(next(o for o in _crd_objects(stream_rendered) if o["kind"] == "ScaledObject"))
+    scaled["spec"]["minReplicaCount"] = "zero"
+    knative = copy.deepcopy(load_all(DEPLOY / "knative" / "service.yaml")[0])
+    knative["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http"
+    errors = _typed_model_errors([scaled, knative], tmp_path)
+    assert "minReplicaCount must be integer" in errors[f"ScaledObject/{scaled['metadata']['name']}"]
+    assert "containerPort must be integer" in errors["Service/model-svc"]
+
+
+def test_stream_worker_scales_from_zero_on_the_groups_backlog(stream_rendered):
+    for objects in (load_all(DEPLOY / "kubernetes" / "stream.yaml"), stream_rendered):
+        deployment = kinds(objects, "Deployment")[0]
+        scaled = kinds(objects, "ScaledObject")[0]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["NBS2I_MODE"]["value"] == "stream" and "NBS2I_REDIS_URL" in env
+        assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+        assert scaled["spec"]["minReplicaCount"] == 0
+        trigger = scaled["spec"]["triggers"][0]
+        assert trigger["type"] == "redis-streams" and int(trigger["metadata"]["lagCount"]) > 0
+        assert trigger["metadata"]["stream"] == env["NBS2I_STREAM_IN"]["value"]
+        assert trigger["metadata"]["consumerGroup"] == env["NBS2I_STREAM_GROUP"]["value"]
+        auth = kinds(objects, "TriggerAuthentication")[0]
+        assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+        assert set(env) <= _readme_variables() | {"HOME", "MPLCONFIGDIR"}
+    assert kinds(stream_rendered, "ScaledObject")[0]["spec"]["maxReplicaCount"] == 6
+
+
+@pytest.mark.parametrize("name", ["stream.yaml", "score-job.yaml", "score-merge-job.yaml"])
+def test_new_kubernetes_objects_validate_against_the_openapi_schemas(name, stream_rendered):
+    objects = [o for o in load_all(DEPLOY / "kubernetes" / name) if not o["apiVersion"].startswith("keda.sh/")]
+    if name == "stream.yaml":
+        objects += [o for o in stream_rendered if not o["apiVersion"].startswith("keda.sh/")]
+    assert objects
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_score_job_is_indexed_and_matches_the_shard_defaults():
+    job = load_all(DEPLOY / "kubernetes" / "score-job.yaml")[0]
+    assert job["spec"]["completionMode"] == "Indexed"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert int(env["JOB_COMPLETIONS"]) == job["spec"]["completions"]  # the shard count nbs2i_service.score reads
+    assert container["command"][1:3] == ["-m", "nbs2i_service.score"] and "--output" in container["command"]
+    merge = load_all(DEPLOY / "kubernetes" / "score-merge-job.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert "--merge" in merge["command"]
+    assert merge["command"][merge["command"].index("--output") + 1] == container["command"][container["command"].index("--output") + 1]
+
+
+def _kserve_load(data, kind: str):
+    """data loaded into the kserve SDK's generated model `kind`; an unknown field is an error
+    (the generated deserializer would drop it silently), a missing required one fails in the model."""
+    import re as _re
+
+    import kserve
+    import kubernetes.client
+
+    def load(value, type_name: str, where: str):
+        if value is None:
+            return None
+        if type_name.lower().startswith("list["):
+            return [load(v, type_name[5:-1], f"{where}[{i}]") for i, v in enumerate(value)]
+        mapping = _re.match(r"(?i)dict[(\[]([^,]*), (.*)[)\]]$", type_name)
+        if mapping:
+            return {k: load(v, mapping.group(2), f"{where}.{k}") for k, v in value.items()}
+        if type_name in ("str", "int", "bool", "float", "object", "datetime"):
+            return value
+        cls = getattr(kserve, type_name, None) or getattr(kubernetes.client, type_name)
+        fields = {json_name: attr for attr, json_name in cls.attribute_map.items()}
+        unknown = set(value) - set(fields)
+        assert not unknown, f"{where}: {type_name} has no field {sorted(unknown)}"
+        return cls(**{fields[k]: load(v, cls.openapi_types[fields[k]], f"{where}.{k}") for k, v in value.items()})
+
+    return load(data, kind, kind)
+
+
+@pytest.mark.parametrize("name, kind", [("inferenceservice.yaml", "V1beta1InferenceService"),
+                                        ("servingruntime.yaml", "V1alpha1ServingRuntime"),
+                                        ("inferenceservice-runtime.yaml", "V1beta1InferenceService")])
+def test_kserve_objects_load_into_the_kserve_sdk_models(name, kind):
+    obj = load_all(DEPLOY / "kserve" / name)[0]
+    loaded = _kserve_load(obj, kind)
+    assert loaded.kind == obj["kind"]
+    if kind == "V1alpha1ServingRuntime":
+        assert {f.name for f in loaded.spec.supported_model_formats} == {"nbs2i"}
+        assert set(loaded.spec.protocol_versions) == {"v1", "v2"}
+    elif loaded.spec.predictor.containers:
+        container = loaded.spec.predictor.containers[0]
+        assert container.ports[0].container_port == DEFAULT_PORT
+        assert container.readiness_probe.http_get.path == "/v2/health/ready"
+    else:
+        runtime = load_all(DEPLOY / "kserve" / "servingruntime.yaml")[0]
+        assert loaded.spec.predictor.model.runtime == runtime["metadata"]["name"]
+        assert loaded.spec.predictor.model.model_format.name == "nbs2i"
+
+
+def test_kserve_loading_would_catch_a_broken_object():
+    obj = copy.deepcopy(load_all(DEPLOY / "kserve" / "inferenceservice.yaml")[0])
+    obj["spec"]["predictor"]["containers"][0]["port"] = 8080
+    with pytest.raises(AssertionError, match="has no field"):
+        _kserve_load(obj, "V1beta1InferenceService")
+    del obj["spec"]["predictor"]["containers"][0]["port"]
+    obj["spec"]["predictor"]["containers"][0]["ports"][0].pop("containerPort")
+    with pytest.raises(ValueError, match="container_port|containerPort"):
+        _kserve_load(obj, "V1beta1InferenceService")
+
+
+def test_shipwright_build_has_the_fields_its_documentation_requires():
+    """No schema package for Shipwright exists; these are the fields shipwright.io/v1beta1 requires
+    of a Build and a BuildRun, and the source-to-image strategy's builder-image parameter."""
+    build = load_all(DEPLOY / "openshift" / "shipwright-build.yaml")[0]
+    run = load_all(DEPLOY / "openshift" / "shipwright-buildrun.yaml")[0]
+    assert (build["apiVersion"], build["kind"]) == ("shipwright.io/v1beta1", "Build") and build["metadata"]["name"]
+    spec = build["spec"]
+    assert spec["source"]["type"] == "Git" and spec["source"]["git"]["url"].startswith("https://")
+    assert spec["strategy"] == {"name": "source-to-image", "kind": "ClusterBuildStrategy"}
+    params = {p["name"]: p["value"] for p in spec["paramValues"]}
+    assert params["builder-image"].endswith("nb-builder:latest")
+    assert spec["output"]["image"]
+    assert set(spec) <= {"source", "strategy", "paramValues", "output", "env", "timeout", "retention", "volumes",
+                         "trigger", "nodeSelector", "tolerations", "schedulerName"}
+    assert all(e["name"] in _readme_variables() for e in spec.get("env", []))
+    assert (run["apiVersion"], run["kind"]) == ("shipwright.io/v1beta1", "BuildRun")
+    assert run["spec"]["build"]["name"] == build["metadata"]["name"]

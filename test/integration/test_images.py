@@ -1,13 +1,14 @@
 """nb-builder and nb-runtime built with the Dockerfile, and examples/kmeans built into model
 images both ways (runtime image, single stage), run with podman as an arbitrary UID.
 
-Real buildah/podman with the settings in test/containers/ (no Docker daemon here), FROM a
-stand-in base image made with debootstrap (test/make-base-image.sh), since no registry
+Real buildah/podman with the settings in scripts/containers/ (no Docker daemon here), FROM a
+stand-in base image made with debootstrap (scripts/make-base-image.sh), since no registry
 can be pulled from.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -47,8 +48,15 @@ def install_seconds(log: str) -> float:
 @pytest.fixture(scope="module")
 def images():
     assert shutil.which("podman") and shutil.which("buildah"), "make test installs podman and buildah"
-    run(str(REPO / "test" / "make-base-image.sh"))
-    run("make", "-C", str(REPO), "images", "ENGINE=podman")
+    # `make images` as a new user runs it: no variable set. The host's podman settings, the
+    # unreachable registry and the stand-in base are the script's to find out.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ENGINE", "BASE_IMAGE", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "BUILDAH_ISOLATION")}
+    made = subprocess.run(["make", "-C", str(REPO), "images"], env=env, capture_output=True, text=True, timeout=1800)
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert "FROM localhost/nbs2i-base:bookworm" in made.stderr
+    if "docker.io" not in podman("images", "--format", "{{.Repository}}").stdout:
+        assert "cannot pull docker.io/library/python:3.11-slim-bookworm" in made.stderr
     yield
     for image in (RT, SS):
         podman("rmi", "-f", image, check=False)

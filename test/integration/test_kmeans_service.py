@@ -58,7 +58,8 @@ def test_predict_good_rejected_malformed(service):
     assert all(0 <= v <= 1 for v in body["prediction"])
     assert headers["X-Request-ID"]
     status, _, body = request(service.url + "/predict", [0.1])
-    assert status == 422 and body["error"]["message"] == "rejected by validator (it returned False)"
+    assert status == 422 and body["error"]["message"] == (
+        "rejected by validator (it returned False). A valid sample looks like the notebook's example: [0.5, 0.5].")
     status, _, body = request(service.url + "/predict", raw=b"[0.1,")
     assert status == 400 and body["error"]["code"] == "malformed_json"
     status, _, body = request(service.url + "/metadata")
@@ -100,3 +101,20 @@ def test_killed_worker_is_replaced(service):
             break
         time.sleep(0.2)
     assert len(now) == 2 and workers[0] not in now
+
+
+def test_readme_first_screen_matches_the_demo(service):
+    """The README's demo curl and its answer are what the kmeans service really answers."""
+    import re
+
+    from test.helpers import REPO
+
+    readme = (REPO / "README.md").read_text()
+    match = re.search(r"\$ curl -s .*-d '([^']+)' localhost:8080/predict\n\s+(\{.*\})\n", readme)
+    assert match, "the README shows the demo's curl and its answer"
+    sample, shown = json.loads(match.group(1)), json.loads(match.group(2))
+    answer = request(service.url + "/predict", sample)[2]
+    assert answer["prediction"] == pytest.approx(shown["prediction"])
+    assert "example = [0.5, 0.5]" in readme and sample == [0.5, 0.5]
+    first_screen = readme.split("## The notebook contract")[0]
+    assert "make test-unit" in first_screen and "apt" in first_screen and "minutes" in first_screen

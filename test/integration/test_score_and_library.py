@@ -91,3 +91,38 @@ def test_model_as_a_library_in_its_venv(out):
     result = subprocess.run([str(out / "venv/bin/python"), "-c", code], capture_output=True, text=True, cwd="/")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["4 [2, 6] model", "SampleRejected rejected by validator (it returned False)"]
+
+
+def test_three_shards_merge_into_the_single_process_output(out, tmp_path):
+    source = tmp_path / "in.jsonl"
+    with open(source, "w") as handle:
+        for i in range(10_000):
+            if i % 997 == 5:
+                handle.write('{"x": "rejected"}\n')
+            elif i % 1499 == 7:
+                handle.write("{not json\n")
+            elif i % 2003 == 11:
+                handle.write("\n")
+            else:
+                handle.write(json.dumps({"x": i, "pad": "p" * (i % 50)}) + "\n")
+    single = tmp_path / "single.jsonl"
+    assert nbs2i("score", str(out), "--input", str(source), "--output", str(single)).returncode == 0
+    sharded = tmp_path / "sharded.jsonl"
+    assert "no parts" in nbs2i("score", "--merge", "--output", str(sharded)).stderr.lower()
+    procs = [subprocess.Popen([NBS2I, "score", str(out), "--input", str(source), "--output", str(sharded)],
+                              env=build_env(JOB_COMPLETION_INDEX=str(i), JOB_COMPLETIONS="3"),
+                              stderr=subprocess.PIPE, text=True) for i in range(3)]
+    logs = [p.communicate(timeout=300)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), logs
+    parts = sorted(tmp_path.glob("sharded.jsonl.part-*-of-00003"))
+    assert [p.name for p in parts] == [f"sharded.jsonl.part-0000{i}-of-00003" for i in range(3)]
+    sizes = [len(p.read_bytes().splitlines()) for p in parts]
+    assert min(sizes) > 2500  # each shard scored about a third
+    merged = nbs2i("score", "--merge", "--output", str(sharded))
+    assert merged.returncode == 0, merged.stderr
+    assert sharded.read_text().splitlines() == single.read_text().splitlines()
+    lines = single.read_text().splitlines()
+    assert sum('"rejected"' in line for line in lines) == 11 and sum("malformed_json" in line for line in lines) >= 6
+    (tmp_path / "sharded.jsonl.part-00001-of-00003.done").unlink()
+    refused = nbs2i("score", "--merge", "--output", str(sharded))
+    assert refused.returncode == 1 and "1 of 3 parts are missing or unfinished" in refused.stderr

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 TRIPLER = ["import time",
            "def _busy(seconds):\n    end = time.perf_counter() + seconds\n    while time.perf_counter() < end:\n        pass",
            "def validator(sample):\n    return isinstance(sample, dict) and isinstance(sample.get('x'), (int, float))",
-           "def predictor(sample):\n    _busy(0.002)\n    if sample.get('boom'):\n        raise ValueError('boom')\n"
+           "def predictor(sample):\n    _busy(0.002)\n    time.sleep(sample.get('sleep', 0))\n"
+           "    if sample.get('boom'):\n        raise ValueError('boom')\n"
            "    return sample['x'] * 3 + 1",
            "def batch_predictor(samples):\n    _busy(0.002)\n    if any(s.get('boom') for s in samples):\n"
            "        raise ValueError('one bad sample spoils the batch')\n    return [s['x'] * 3 + 1 for s in samples]",
@@ -77,6 +78,20 @@ def test_stalled_clients_cost_a_connection_not_the_service(tripler):
             assert "within 4 s (NBS2I_CLIENT_TIMEOUT)" in body["error"]["message"]
         assert 3 < waited < 12
         assert request(svc.url + "/predict", {"x": 3}, timeout=2)[2] == {"prediction": 10}
+
+
+def test_a_predictor_that_waits_past_the_timeout_gets_504_and_others_are_served(tripler):
+    with Service(tripler, workers=1, NBS2I_PREDICT_TIMEOUT="2") as svc:
+        with ThreadPoolExecutor(2) as pool:
+            stuck = pool.submit(lambda: request(svc.url + "/predict", {"x": 1, "sleep": 30}, timeout=20))
+            time.sleep(0.2)
+            started = time.monotonic()
+            assert request(svc.url + "/predict", {"x": 2}, timeout=2)[2] == {"prediction": 7}
+            assert time.monotonic() - started < 1
+            status, headers, body = stuck.result()
+        assert status == 504 and headers["Content-Type"] == "application/json"
+        assert body["error"]["code"] == "prediction_timeout" and "NBS2I_PREDICT_TIMEOUT" in body["error"]["message"]
+        assert request(svc.url + "/predict", {"x": 3})[2] == {"prediction": 10}
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(tripler):

@@ -8,6 +8,7 @@ import pytest
 
 from nbs2i_service.app import create_app
 from nbs2i_service.config import load_config
+from nbs2i_service.model import Model
 from test.unit import service_fixtures
 from test.unit.service_fixtures import client, model, serve
 
@@ -52,10 +53,23 @@ def test_post_statuses(path, body, headers, status, code, message):
 def test_validator_false_and_raising_are_422_without_schema():
     c = client(with_schema=False)
     r = c.post("/predict", json=[1, 2])
-    assert r.status_code == 422 and r.get_json()["error"]["message"] == "rejected by validator (it returned False)"
+    assert r.status_code == 422 and r.get_json()["error"]["message"] == (
+        "rejected by validator (it returned False). A valid sample looks like the notebook's example: {\"x\": 2}.")
     r = c.post("/predict", json={"x": 1, "explode": True})
     assert r.status_code == 422
-    assert r.get_json()["error"]["message"] == "validator raised ValueError: x must be a number"
+    assert r.get_json()["error"]["message"] == ("validator raised ValueError: x must be a number. "
+                                                "A valid sample looks like the notebook's example: {\"x\": 2}.")
+
+
+def test_a_rejection_without_example_shows_the_schema_or_nothing():
+    meta = {"model_name": "m", "input_schema": {"type": "array"}}
+    c = serve(create_app(Model({"predictor": len, "validator": lambda s: len(s) == 2}, meta), load_config({})))
+    assert c.post("/predict", json=[1]).get_json()["error"]["message"] == (
+        "rejected by validator (it returned False). A valid sample matches the notebook's input_schema: "
+        '{"type": "array"}.')
+    c = serve(create_app(Model({"predictor": len, "validator": lambda s: len(s) == 2}, {"model_name": "m"}),
+                         load_config({})))
+    assert c.post("/predict", json=[1]).get_json()["error"]["message"] == "rejected by validator (it returned False)"
 
 
 def test_batch_rejections_list_indices_and_messages():
@@ -129,6 +143,7 @@ def test_not_ready_is_503_but_live_is_200():
         assert c.get(path).status_code == 503
     for path in ("/health/live", "/v2/health/live"):
         assert c.get(path).status_code == 200
+    assert c.get("/v2/health/ready").get_json() == {"ready": False}
     r = c.post("/predict", json={"x": 1})
     assert r.status_code == 503 and "not loaded yet" in r.get_json()["error"]["message"]
 
@@ -168,7 +183,7 @@ def test_health_stays_open_with_a_token(tmp_path):
 
 
 def test_page_is_prefilled_with_the_example():
-    html = client().get("/").get_data(as_text=True)
+    html = client().get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}).get_data(as_text=True)
     assert "<h1 id=\"model-name\">doubler</h1>" in html
     assert '{&#34;x&#34;:2}' in html  # HTML-escaped inside the textarea
 
@@ -185,3 +200,78 @@ def test_both_fronts_count_and_time_predict_requests():
     assert 'nbs2i_requests_total{endpoint="predict",status="400"} 1' in metrics
     assert 'nbs2i_request_duration_seconds_count{endpoint="predict"} 4' in metrics
     assert "nbs2i_predictions_total 2" in metrics
+
+
+@pytest.mark.parametrize("accept, page", [("text/html,application/xhtml+xml,*/*;q=0.8", True), ("*/*", False),
+                                          ("application/json", False), (None, False)])
+def test_root_is_the_page_for_browsers_and_json_for_clients(accept, page):
+    r = client().get("/", headers={"Accept": accept} if accept else {})
+    if page:
+        assert r.mimetype == "text/html" and "doubler" in r.get_data(as_text=True)
+    else:
+        assert r.get_json() == {"status": "alive"}
+
+
+def test_v2_health_server_and_model_metadata():
+    c = client()
+    assert c.get("/v2/health/live").get_json() == {"live": True}
+    assert c.get("/v2/health/ready").get_json() == {"ready": True}
+    assert c.get("/v2").get_json()["name"] == "nbs2i"
+    for path in ("/v2/models/doubler", "/v2/models/doubler/versions/7"):
+        meta = c.get(path).get_json()
+        assert meta["name"] == "doubler" and meta["platform"] == "nbs2i"
+        assert {i["name"]: i["datatype"] for i in meta["inputs"]}["x"] == "FP64"
+    for path in ("/v2/models/doubler/ready", "/v2/models/doubler/versions/7/ready"):
+        assert c.get(path).get_json() == {"name": "doubler", "ready": True}
+    r = c.get("/v2/models/other/ready")
+    assert r.status_code == 404 and "serves 'doubler'" in r.get_json()["error"]
+
+
+def _infer(c, inputs, path="/v2/models/doubler/infer", **extra):
+    return c.post(path, json={"inputs": inputs, **extra})
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_v2_named_inputs_are_dict_samples(batch):
+    c = client(batch=batch)
+    r = _infer(c, [{"name": "x", "shape": [3], "datatype": "FP64", "data": [1, 2.5, 3]}], id="req-1")
+    body = r.get_json()
+    assert r.status_code == 200 and body["id"] == "req-1" and body["model_name"] == "doubler"
+    assert body["outputs"] == [{"name": "prediction", "shape": [3], "datatype": "FP64", "data": [2.0, 5.0, 6.0]}]
+    r = _infer(c, [{"name": "x", "shape": [1], "datatype": "INT64", "data": [4]}], path="/v2/models/doubler/versions/b1/infer")
+    assert r.get_json()["outputs"][0] == {"name": "prediction", "shape": [1], "datatype": "INT64", "data": [8]}
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ([{"name": "x", "shape": [2], "datatype": "FP64", "data": [1]}], "shape [2] holds 2 elements, data has 1"),
+    ([{"name": "x", "shape": [1], "datatype": "FP128", "data": [1]}], "datatype 'FP128' is not one of"),
+    ([{"name": "x", "shape": [1], "datatype": "INT64", "data": [1.5]}], "INT64 elements are whole numbers"),
+    ([{"name": "x", "shape": [1], "datatype": "FP64", "data": ["a"]}], "FP64 elements are numbers"),
+    ([{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}, {"name": "y", "shape": [2], "datatype": "FP64",
+                                                                       "data": [1, 2]}], "same first dimension"),
+    ([], "Send {\"inputs\""),
+    ([{"name": "y", "shape": [1], "datatype": "FP64", "data": [1]}, {"name": "z", "shape": [1], "datatype": "FP64",
+                                                                       "data": [1]}], "'x' is a required property"),
+    ([{"name": "x", "shape": [2], "datatype": "FP64", "data": [1, 2]}, {"name": "explode", "shape": [2], "datatype": "BOOL",
+                                                                       "data": [False, True]}],
+     '1 of 2 samples were rejected. A valid sample looks like the notebook\'s example: {"x": 2}. [{"index":1'),
+])
+def test_v2_errors_are_the_protocols(inputs, message):
+    r = _infer(client(), inputs)
+    assert r.status_code == 400 and message in r.get_json()["error"], r.get_json()
+
+
+def test_v2_rows_bytes_and_outputs():
+    rows = Model({"predictor": lambda s: [v * 2 for v in s] if isinstance(s, list) else {"echo": s}}, {"model_name": "m"})
+    c = serve(create_app(rows, load_config({})))
+    r = _infer(c, [{"name": "input", "shape": [2, 3], "datatype": "FP64", "data": [1, 2, 3, 4, 5, 6]}],
+               path="/v2/models/m/infer")
+    assert r.get_json()["outputs"][0] == {"name": "prediction", "shape": [2, 3], "datatype": "FP64",
+                                          "data": [2.0, 4.0, 6.0, 8.0, 10.0, 12.0]}
+    r = _infer(c, [{"name": "input", "shape": [2], "datatype": "BYTES", "data": ['{"a": 1}', "plain"],
+                    "parameters": {"content_type": "str"}}], path="/v2/models/m/infer")
+    out = r.get_json()["outputs"][0]
+    assert out["datatype"] == "BYTES" and [json.loads(d) for d in out["data"]] == [{"echo": '{"a": 1}'}, {"echo": "plain"}]
+    r = _infer(c, [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ['{"a": 1}'],
+                    "parameters": {"content_type": "application/json"}}], path="/v2/models/m/infer")
+    assert json.loads(r.get_json()["outputs"][0]["data"][0]) == {"echo": {"a": 1}}

@@ -43,3 +43,15 @@ def test_notebook_in_a_subfolder_runs_there(tmp_path):
     path = write_notebook(tmp_path / "sub", "x = 1", name="train.ipynb")
     found = source.locate(tmp_path, "sub/train.ipynb")
     assert (found.notebook, found.directory, found.root) == (path, tmp_path / "sub", tmp_path)
+
+
+def test_notebooks_one_level_down_are_listed_with_the_command_to_use(tmp_path):
+    write_notebook(tmp_path / "kmeans", "x = 1", name="kmeans.ipynb")
+    write_notebook(tmp_path / "iris", "x = 1", name="iris.ipynb")
+    write_notebook(tmp_path / ".ipynb_checkpoints", "x = 1", name="old.ipynb")
+    with pytest.raises(SourceError) as err:
+        source.locate(tmp_path)
+    message = str(err.value)
+    assert "but notebooks one level down: iris/iris.ipynb, kmeans/kmeans.ipynb." in message
+    assert f"nbs2i build {tmp_path} --notebook kmeans/kmeans.ipynb" in message and "old.ipynb" not in message
+    assert source.locate(tmp_path, "kmeans/kmeans.ipynb").directory == tmp_path / "kmeans"

@@ -1,14 +1,16 @@
 #!/bin/bash
-# Builds the stand-in base image (Debian bookworm + python3 + venv + CA bundle) that the
-# image tests build FROM, since no registry can be pulled from here. Once per machine:
-# skips when the image exists. Reads ENGINE (default podman) and BASE_IMAGE.
+# Builds the stand-in base image (Debian bookworm + python3 + venv + CA bundle) to build
+# FROM where no registry can be pulled from (`make base-image`; `make images` calls it when
+# the Dockerfile's base cannot be pulled). Once per machine: skips when the image exists.
+# Reads ENGINE (podman or docker; buildah's images are podman's) and BASE_IMAGE.
 set -euo pipefail
 engine="${ENGINE:-podman}"
+[ "$engine" = buildah ] && engine=podman
 image="${BASE_IMAGE:-localhost/nbs2i-base:bookworm}"
 log() { echo "---> $*" >&2; }
 die() { echo "ERROR: $*" >&2; exit 1; }
 
-if "$engine" image exists "$image" 2>/dev/null; then
+if "$engine" image inspect "$image" >/dev/null 2>&1; then
   log "$image exists; skipping"
   exit 0
 fi
