@@ -55,10 +55,8 @@ control_socket_disable = True
 errorlog = "-"
 loglevel = "info"
 accesslog = "-" if _config.access_log else None
-access_log_format = (
-    '{"time": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, '
-    '"bytes": "%(B)s", "duration_us": %(D)s, "request_id": "%({x-request-id}o)s"}'
-)
+# One JSON object per request, every field escaped by a JSON encoder (nbs2i_service/accesslog.py).
+logger_class = "nbs2i_service.accesslog.JsonAccessLogger"
 # The worker holds bodies to NBS2I_MAX_REQUEST_BYTES; these bound the request line and headers.
 limit_request_line = 8190
 limit_request_fields = 100

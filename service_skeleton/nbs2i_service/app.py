@@ -40,7 +40,7 @@ class _Service:
         self.model, self.config = model, config
         self.name = model.name if model else "model"
         self.metrics = metrics or Metrics(ENDPOINTS, self.name, str(model.metadata.get(META_BUILD_ID, "")) if model else "")
-        self.spec = build_spec(model.metadata if model else {})
+        self.spec = build_spec(model.metadata if model else {}, config.infer_schema)
         self.public_metadata = {k: v for k, v in (model.metadata if model else {}).items() if k not in PRIVATE_META_KEYS}
         self.batcher: Any = None
 
@@ -80,6 +80,10 @@ class _Service:
     def predictions(self, samples: list) -> list:
         """Every sample checked, then scored together (batch_predictor when the notebook has one)."""
         model = self.ready_model()
+        cap = self.config.max_batch_instances
+        if len(samples) > cap:
+            raise RequestError(413, "too_many_instances", f"{len(samples)} instances are over the cap of {cap} per request "
+                               "(NBS2I_MAX_BATCH_INSTANCES): split the batch, or raise the cap.")
         try:
             predictions = model.predict_batch(samples)
         except BatchRejected as exc:
@@ -193,7 +197,8 @@ def _v2_routes(app: Flask, svc: _Service) -> None:
 
     def model(name: str, version: str | None = None) -> Response:
         svc.known(name)
-        return _json(v2.model_metadata(name, svc.ready_model().metadata))
+        model = svc.ready_model()
+        return _json(v2.model_metadata(name, model.metadata, model.sample_schema))
 
     def model_ready(name: str, version: str | None = None) -> Response:
         svc.known(name)
@@ -206,7 +211,7 @@ def _v2_routes(app: Flask, svc: _Service) -> None:
             # The protocol's clients (tritonclient) send JSON with no Content-Type: the body is JSON here.
             data = _json_body_bytes()
             body = v2.with_binary(data, binary) if binary is not None else http.decode_json(http.JSON, data)
-            samples = v2.samples(body, svc.ready_model().input_schema)
+            samples = v2.samples(body, svc.ready_model().sample_schema)
         except v2.ProtocolError as exc:
             raise RequestError(400, "bad_tensor", str(exc)) from None
         predictions = [svc.predict(samples[0])] if len(samples) == 1 else svc.predictions(samples)

@@ -45,6 +45,8 @@ class Config:
     predict_timeout: int = 60
     client_timeout: float = 30.0
     max_batch: int = 32
+    max_batch_instances: int = 10_000
+    infer_schema: bool = True
     batch_wait_ms: float = 2.0
     graceful_timeout: int = 30
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -164,6 +166,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         predict_timeout=_int(env, "NBS2I_PREDICT_TIMEOUT", 60, minimum=1),
         client_timeout=_float(env, "NBS2I_CLIENT_TIMEOUT", Config.client_timeout),
         max_batch=_int(env, "NBS2I_MAX_BATCH", Config.max_batch, minimum=1),
+        max_batch_instances=_int(env, "NBS2I_MAX_BATCH_INSTANCES", Config.max_batch_instances, minimum=1),
+        infer_schema=_bool(env, "NBS2I_INFER_SCHEMA", Config.infer_schema),
         batch_wait_ms=_float(env, "NBS2I_BATCH_WAIT_MS", Config.batch_wait_ms, zero=True),
         graceful_timeout=_int(env, "NBS2I_GRACEFUL_TIMEOUT", 30, minimum=1),
         max_request_bytes=_int(env, "NBS2I_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1),

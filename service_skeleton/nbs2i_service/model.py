@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import artifact
+from . import artifact, schema
 from .contract import (
     ARTIFACT_FILE, BATCH_PREDICTOR, META_EXAMPLE, META_INPUT_SCHEMA, META_MODEL_NAME, META_PYTHON,
     METADATA_FILE, PREDICTOR, VALIDATOR,
@@ -38,7 +38,8 @@ class BatchRejected(ServiceError):
 class Model:
     """The notebook's functions plus metadata; predict() validates before it predicts."""
 
-    def __init__(self, objects: Mapping[str, Any], metadata: Mapping[str, Any]):
+    def __init__(self, objects: Mapping[str, Any], metadata: Mapping[str, Any], infer_schema: bool = False):
+        """infer_schema: without an input_schema, check samples against the example's shape (schema.py)."""
         self.metadata = dict(metadata)
         self.name: str = str(self.metadata.get(META_MODEL_NAME) or "model")
         self.predictor: Callable[[Any], Any] = objects[PREDICTOR]
@@ -46,6 +47,10 @@ class Model:
         self.batch_predictor: Callable[[list], Any] | None = objects.get(BATCH_PREDICTOR)
         self.input_schema = self.metadata.get(META_INPUT_SCHEMA)
         self._schema = _Schema(self.input_schema) if self.input_schema is not None else None
+        self.sample_schema = self.input_schema  # what a sample is checked against: given, or derived
+        if self._schema is None and infer_schema and META_EXAMPLE in self.metadata:
+            self.sample_schema = schema.from_example(self.metadata[META_EXAMPLE])
+            self._schema = _Schema(self.sample_schema, "the shape of the notebook's example")
         self.valid_sample = _valid_sample(self.metadata)
 
     def check(self, sample: Any) -> None:
@@ -127,9 +132,10 @@ class _Schema:
     reference, words the error, and has the last word when the two disagree.
     """
 
-    def __init__(self, schema: Any):
+    def __init__(self, schema: Any, label: str = "input_schema"):
         import jsonschema  # only models with an input_schema need it
 
+        self.label = label
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         cls.check_schema(schema)
         self.validator = cls(schema)
@@ -155,7 +161,7 @@ class _Schema:
         if error is None:
             return None
         path = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        return SampleRejected(f"input_schema: {error.message} at {path}", path=path)
+        return SampleRejected(f"{self.label}: {error.message} at {path}", path=path)
 
 
 def read_metadata(model_dir: Path) -> dict[str, Any]:
@@ -168,7 +174,7 @@ def read_metadata(model_dir: Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path} cannot be read ({exc}). Rebuild the model.") from None
 
 
-def load_model(path: str | Path, signing_key: bytes | None = None) -> Model:
+def load_model(path: str | Path, signing_key: bytes | None = None, infer_schema: bool = False) -> Model:
     """Load a built model from OUT or OUT/model after checking its sha256 (and HMAC with a key).
 
     This is the supported way for another program in the model's venv to use a model:
@@ -201,4 +207,4 @@ def load_model(path: str | Path, signing_key: bytes | None = None) -> Model:
             f"{artifact_path} cannot be unpickled ({type(exc).__name__}: {exc}). "
             "A package the model needs may be missing from the venv; add it to requirements."
         ) from exc
-    return Model(objects, metadata)
+    return Model(objects, metadata, infer_schema)

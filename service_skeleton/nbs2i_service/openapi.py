@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from . import schema
 from .contract import META_BUILD_ID, META_EXAMPLE, META_INPUT_SCHEMA, META_MODEL_NAME
 
 _ERROR = {
@@ -32,9 +33,15 @@ def _json(schema: Any, example: Any = None, has_example: bool = False) -> dict[s
     return {"content": {"application/json": media}}
 
 
-def build_spec(metadata: Mapping[str, Any]) -> dict[str, Any]:
+def build_spec(metadata: Mapping[str, Any], infer_schema: bool = True) -> dict[str, Any]:
+    """The document; without an input_schema, the schema derived from `example` (schema.py)
+    describes a sample, as the service checks it (unless NBS2I_INFER_SCHEMA=0)."""
     name = str(metadata.get(META_MODEL_NAME, "model"))
-    sample = metadata.get(META_INPUT_SCHEMA) or {"description": "One sample: the JSON the predictor takes."}
+    given = metadata.get(META_INPUT_SCHEMA)
+    if given is None and infer_schema and META_EXAMPLE in metadata:
+        given = {**schema.from_example(metadata[META_EXAMPLE]),
+                 "description": "The shape of the notebook's example (derived; NBS2I_INFER_SCHEMA=0 turns it off)."}
+    sample, definitions = schema.for_openapi(given or {"description": "One sample: the JSON the predictor takes."})
     has_example = META_EXAMPLE in metadata
     example = metadata.get(META_EXAMPLE)
     batch = {"type": "object", "required": ["instances"],
@@ -49,7 +56,7 @@ def build_spec(metadata: Mapping[str, Any]) -> dict[str, Any]:
         "info": {"title": f"{name} model service", "version": str(metadata.get(META_BUILD_ID, "")),
                  "description": "A notebook's model served by nbs2i."},
         "components": {
-            "schemas": {"Sample": sample, "Error": _ERROR},
+            "schemas": {"Sample": sample, **definitions, "Error": _ERROR},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {

@@ -177,10 +177,9 @@ def _datatype(values: list) -> str:
     return "FP64"
 
 
-def model_metadata(name: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """Inputs as the model takes them: the properties of an object input_schema, else one input
-    shaped like the example."""
-    schema = metadata.get("input_schema")
+def model_metadata(name: str, metadata: Mapping[str, Any], schema: Any = None) -> dict[str, Any]:
+    """Inputs as the model takes them: the properties of an object sample schema (given or
+    derived from the example), else one input shaped like the example."""
     example = metadata.get("example")
     properties = schema.get("properties") if isinstance(schema, dict) else None
     if properties:

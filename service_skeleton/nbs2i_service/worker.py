@@ -106,7 +106,8 @@ class Worker(GeventWorker):
             self._refuse(client, req, exc, is_head)
         except parse_errors.ParseException as exc:
             status, code = next(((s, c) for kind, s, c in _REFUSALS if isinstance(exc, kind)), (400, "bad_request"))
-            self.log.warning("Invalid request from ip=%s: %s", addr[0] if addr else "", exc)
+            # repr: the client's bytes (a request line, a header) cannot start a log line of their own
+            self.log.warning("Invalid request from ip=%s: %r", addr[0] if addr else "", str(exc))
             self._refuse(client, req or getattr(exc, "req", None), _Refused(status, code, f"{responses[status]}: {exc}."),
                          is_head)
         except OSError:

@@ -25,7 +25,7 @@ def _load():
     try:
         config = load_config()
         model_dir = served_model_dir(config.model_dir)
-        model = load_model(model_dir, config.signing_key)
+        model = load_model(model_dir, config.signing_key, config.infer_schema)
     except (ModelLoadError, ConfigError) as exc:
         log.critical("refusing to start: %s", exc)
         sys.exit(3)

@@ -59,7 +59,10 @@ def test_predict_good_rejected_malformed(service):
     assert headers["X-Request-ID"]
     status, _, body = request(service.url + "/predict", [0.1])
     assert status == 422 and body["error"]["message"] == (
-        "rejected by validator (it returned False). A valid sample looks like the notebook's example: [0.5, 0.5].")
+        "the shape of the notebook's example: [0.1] is too short at $. "
+        "A valid sample looks like the notebook's example: [0.5, 0.5].")
+    status, _, body = request(service.url + "/predict", {"x": 1})
+    assert status == 422 and "{'x': 1} is not of type 'array' at $" in body["error"]["message"]
     status, _, body = request(service.url + "/predict", raw=b"[0.1,")
     assert status == 400 and body["error"]["code"] == "malformed_json"
     status, _, body = request(service.url + "/metadata")

@@ -123,9 +123,13 @@ def test_shell_commands_run_in_the_build_environment(tmp_path):
                    "shell_prefix = !python -c 'import sys, IPython; print(sys.prefix)'",
                    "pips = !pip --version",
                    "same_env = shell_prefix[0] == kernel_prefix and kernel_prefix in pips[0]",
-                   "def predictor(sample):\n    return [same_env, 'nbs2i-build-env' in kernel_prefix]")
+                   # %%bash is bash (arrays and [[ ]] are not sh), with the same PATH
+                   "%%bash\nnames=(a b)\n[[ ${#names[@]} == 2 ]] && echo \"bash ${names[1]} $(command -v python)\" > bash.txt",
+                   "bash_says = open('bash.txt').read().split()",
+                   "def predictor(sample):\n    return [same_env, 'nbs2i-build-env' in kernel_prefix, bash_says[:2],\n"
+                   "            bash_says[2].startswith(kernel_prefix)]")
     build_ok(tmp_path / "src", tmp_path / "out")
-    assert predict(tmp_path / "out", 0) == [True, True]
+    assert predict(tmp_path / "out", 0) == [True, True, ["bash", "b"], True]
 
 
 def test_failed_shell_command_is_a_warning(tmp_path):

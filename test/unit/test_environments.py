@@ -66,3 +66,17 @@ def test_kept_packages_and_direct_urls():
     assert {"pandas==2.2.3", "tzdata==2024.2", "matplotlib==3.9.2", "pyparsing==3.2.0",
             "features @ file:///src/features"} <= set(served)
     assert "colorama" not in " ".join(served)  # its marker is for Windows
+
+
+def test_readme_names_every_package_the_service_installs():
+    from packaging.requirements import Requirement
+
+    from nbs2i.environments import SERVICE_REQUIREMENTS
+    from test.helpers import REPO
+
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `OUT/venv/` |"))
+    for spec in SERVICE_REQUIREMENTS:
+        requirement = Requirement(spec)
+        assert requirement.name in row, requirement.name
+        for extra in requirement.extras:
+            assert extra in row, extra

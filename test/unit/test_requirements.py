@@ -78,6 +78,7 @@ def test_merged_origins_are_all_named(tmp_path):
     ('requirements = [["numpy", "1.0", "extra"]]', "the entry ['numpy', '1.0', 'extra'] in `requirements` is malformed"),
     ("requirements = [42]", "the entry 42 in `requirements` is malformed"),
     ('requirements = ["numpy=>1"]', "'numpy=>1' is not a valid requirement"),
+    ('requirements = [">=1.2"]', "'>=1.2' is not a valid requirement"),  # docs/notebook.md: no package name
     ("requirements += ['x']", "`requirements += ...` cannot be read"),
 ])
 def test_malformed_requirements_quote_the_entry_and_show_the_forms(tmp_path, cell, quoted):
