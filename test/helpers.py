@@ -101,13 +101,15 @@ def free_port() -> int:
 class Service:
     """`nbs2i serve OUT` on a free loopback port; stopped (SIGTERM) by stop()."""
 
-    def __init__(self, out: Path, workers: int = 2, **env: str):
+    def __init__(self, out: Path, workers: int | None = 2, **env: str):
+        """workers=None: no --workers, so WEB_CONCURRENCY (or the CPU count) decides."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full = build_env(NBS2I_HOST="127.0.0.1", **env)
         self.log_path = out.parent / f"serve-{self.port}.log"
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([NBS2I, "serve", str(out), "--port", str(self.port), "--workers", str(workers)],
+        self.proc = subprocess.Popen([NBS2I, "serve", str(out), "--port", str(self.port)]
+                                     + (["--workers", str(workers)] if workers else []),
                                      env=full, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> "Service":

@@ -4,6 +4,7 @@ Each builds for real (venv, install, run) with `nbs2i build`.
 """
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -67,7 +68,10 @@ def test_failing_notebook(tmp_path, name):
     error = result.stderr[result.stderr.index("ERROR: "):]
     for text in expected:
         assert text in error
-    assert "nbs2i/" not in error.split("The notebook's traceback:")[-1]  # no builder internals
+    if "The notebook's traceback:" in error:  # the frames Jupyter would show: cells and libraries, never ours
+        frames = re.findall(r"File (<cell \d+>|\S+):\d+", error.split("The notebook's traceback:")[-1])
+        assert any(f.startswith("<cell") for f in frames), frames
+        assert not [f for f in frames if "nbs2i-script-" in f or "/nbs2i/" in f or "runner" in f], frames
 
 
 def test_timeout_stops_the_build_near_the_limit(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -11,7 +12,8 @@ from test.helpers import Service, build_notebook, request
 
 pytestmark = pytest.mark.slow
 
-SLOW = ["import time", "def predictor(sample):\n    time.sleep(sample.get('sleep', 0))\n    return sample['x'] + 1",
+SLOW = ["import time", "def predictor(sample):\n    if 'mark' in sample:\n        open(sample['mark'], 'w').close()\n"
+        "    time.sleep(sample.get('sleep', 0))\n    return sample['x'] + 1",
         "example = {'x': 1}"]
 
 
@@ -25,12 +27,17 @@ def signed_out(tmp_path_factory):
     return build_notebook(tmp_path_factory.mktemp("signed"), *SLOW, NBS2I_SIGNING_KEY="k1")
 
 
-def test_sigterm_lets_the_prediction_in_flight_finish(slow_out):
+def test_sigterm_lets_the_prediction_in_flight_finish(slow_out, tmp_path):
     svc = Service(slow_out, workers=1).wait_ready()
     answer = {}
-    thread = threading.Thread(target=lambda: answer.update(r=request(svc.url + "/predict", {"x": 1, "sleep": 2})))
+    mark = tmp_path / "predicting"
+    thread = threading.Thread(target=lambda: answer.update(
+        r=request(svc.url + "/predict", {"x": 1, "sleep": 2, "mark": str(mark)}, timeout=30)))
     thread.start()
-    time.sleep(0.7)
+    deadline = time.monotonic() + 10
+    while not mark.exists():  # the predictor has started: the request is in flight
+        assert time.monotonic() < deadline, svc.output()
+        time.sleep(0.02)
     started = time.monotonic()
     code = svc.stop(timeout=30)
     thread.join()
@@ -45,7 +52,7 @@ def _refused(out, **env) -> str:
         code = svc.proc.wait(timeout=60)
     finally:
         svc.log.close()
-    assert code != 0
+    assert code == 3  # docs/api.md: a refused model exits 3
     return svc.log_path.read_text()
 
 
@@ -68,3 +75,26 @@ def test_signed_artifact(signed_out, slow_out):
         assert "artifact_hmac_sha256" not in request(svc.url + "/metadata")[2]
     assert "signature does not match NBS2I_SIGNING_KEY" in _refused(signed_out, NBS2I_SIGNING_KEY="other")
     assert "the artifact is unsigned" in _refused(slow_out, NBS2I_SIGNING_KEY="k1")
+
+
+@pytest.mark.parametrize("env, worker, booted", [
+    ({}, "nbs2i_service.worker.Worker", None),                     # the default: gevent, one worker per CPU
+    ({"WEB_CONCURRENCY": "3"}, "nbs2i_service.worker.Worker", 3),
+    ({"NBS2I_THREADS": "3", "WEB_CONCURRENCY": "1"}, "gthread", 1),  # threads: gunicorn's gthread worker
+    ({"GUNICORN_CMD_ARGS": "--worker-class sync --workers 2"}, "sync", 2),  # gunicorn's own override wins
+])
+def test_worker_settings_reach_gunicorn(slow_out, env, worker, booted):
+    import os
+    import re
+
+    svc = Service(slow_out, workers=None, **env).wait_ready()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda x: request(svc.url + "/predict", {"x": x})[2], range(8)))
+        assert answers == [{"prediction": x + 1} for x in range(8)]
+    finally:
+        assert svc.stop() == 0
+    log = svc.log_path.read_text()
+    assert f"Using worker: {worker}" in log
+    expected = booted or len(os.sched_getaffinity(0))
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", log))) == expected, log

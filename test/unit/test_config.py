@@ -41,3 +41,35 @@ def test_build_switches():
     assert (c.minimal_env, c.serve_requirements, c.relax_pins) == (False, ("pandas", "matplotlib>=3", "tabulate"), True)
     with pytest.raises(ConfigError, match="NBS2I_MINIMAL_ENV='maybe' is not a yes/no value"):
         load_config({"NBS2I_MINIMAL_ENV": "maybe"})
+
+
+# README's table of variables: name -> Config field whose default it states
+README_DEFAULTS = {"PORT": "port", "NBS2I_HOST": "host", "NBS2I_THREADS": "threads", "NBS2I_TIMEOUT": "timeout",
+                   "NBS2I_PREDICT_TIMEOUT": "predict_timeout", "NBS2I_CLIENT_TIMEOUT": "client_timeout",
+                   "NBS2I_MAX_BATCH": "max_batch", "NBS2I_BATCH_WAIT_MS": "batch_wait_ms",
+                   "NBS2I_GRACEFUL_TIMEOUT": "graceful_timeout", "NBS2I_MAX_REQUEST_BYTES": "max_request_bytes",
+                   "NBS2I_MAX_BATCH_INSTANCES": "max_batch_instances", "NBS2I_INFER_SCHEMA": "infer_schema",
+                   "NBS2I_DEBUG": "debug", "NBS2I_ACCESS_LOG": "access_log", "NBS2I_MODE": "mode",
+                   "NBS2I_INSTALLER": "installer", "NBS2I_MINIMAL_ENV": "minimal_env", "NBS2I_RELAX_PINS": "relax_pins",
+                   "NBS2I_REDIS_URL": "redis_url", "NBS2I_STREAM_GROUP": "stream_group",
+                   "NBS2I_STREAM_BATCH": "stream_batch", "NBS2I_STREAM_BLOCK_MS": "stream_block_ms",
+                   "NBS2I_STREAM_CLAIM_IDLE_MS": "stream_claim_idle_ms"}
+
+
+def test_defaults_are_the_ones_the_readme_states():
+    import re
+
+    from test.helpers import REPO
+
+    stated = {}
+    for line in (REPO / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 3 and re.fullmatch(r"`[A-Z0-9_]+`", cells[1]):
+            default = re.fullmatch(r"`([^`]*)`", cells[2])
+            stated[cells[1].strip("`")] = default.group(1) if default else None
+    config = load_config({})
+    for name, field in README_DEFAULTS.items():
+        value = getattr(config, field)
+        shown = {True: "1", False: "0"}.get(value, value) if isinstance(value, bool) else f"{value:g}" \
+            if isinstance(value, float) else str(value)
+        assert stated.get(name) == shown, f"README says {name} defaults to {stated.get(name)!r}; it is {shown!r}"
