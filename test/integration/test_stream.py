@@ -46,9 +46,9 @@ def redis_url(tmp_path):
     proc.wait()
 
 
-def _worker(out, url: str, consumer: str, port: int) -> subprocess.Popen:
+def _worker(out, url: str, consumer: str, port: int, claim_idle_ms: int = 500) -> subprocess.Popen:
     env = build_env(NBS2I_REDIS_URL=url, NBS2I_STREAM_CONSUMER=consumer, NBS2I_STREAM_BATCH="20",
-                    NBS2I_STREAM_CLAIM_IDLE_MS="500", NBS2I_STREAM_BLOCK_MS="200", PORT=str(port),
+                    NBS2I_STREAM_CLAIM_IDLE_MS=str(claim_idle_ms), NBS2I_STREAM_BLOCK_MS="200", PORT=str(port),
                     NBS2I_HOST="127.0.0.1")
     return subprocess.Popen([NBS2I, "stream", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -106,3 +106,28 @@ def test_kill_mid_stream_and_restart_loses_nothing(out, redis_url):
         else:
             assert answered[key] == i + 1
     assert any(reason.startswith("malformed_json") for reason in dead.values())
+
+
+def test_a_stable_consumer_resumes_its_own_batch_at_once(out, redis_url):
+    """Restarted under the same NBS2I_STREAM_CONSUMER (a StatefulSet's pod name), a worker reads
+    the batch it never acknowledged first, without waiting for another to claim it."""
+    url, client = redis_url
+    for i in range(300):
+        client.xadd("nbs2i:samples", {"sample": json.dumps({"x": i})})
+    port = free_port()
+    hour = 3_600_000  # no claiming of idle entries within this test: only its own reading can finish
+    first = _worker(out, url, "pod-0", port, claim_idle_ms=hour)
+    _wait(lambda: client.xlen("nbs2i:predictions") > 60)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    owned = client.xpending_range("nbs2i:samples", "nbs2i", "-", "+", 1000, consumername="pod-0")
+    assert owned  # killed mid-batch: entries read, never acknowledged
+    again = _worker(out, url, "pod-0", port, claim_idle_ms=hour)
+    try:
+        _wait(lambda: client.xlen("nbs2i:predictions") >= 300, 30)
+        assert client.xpending("nbs2i:samples", "nbs2i")["pending"] == 0
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=20) == 0
+    answered = [json.loads(f[b"prediction"]) for _, f in client.xrange("nbs2i:predictions")]
+    assert sorted(answered) == list(range(1, 301))  # each once: the resumed batch was not scored twice
