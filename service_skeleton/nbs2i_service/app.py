@@ -9,9 +9,9 @@ from typing import Any
 from flask import Flask, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import encode, http, v2
+from . import encode, figures, http, v2
 from .config import Config, load_config
-from .contract import META_BUILD_ID, META_EXAMPLE, PRIVATE_META_KEYS
+from .contract import EXECUTED_NOTEBOOK_FILE, META_BUILD_ID, META_EXAMPLE, PRIVATE_META_KEYS
 from .errors import RequestError
 from .metrics import Metrics
 from .model import BatchRejected, Model, SampleRejected
@@ -20,7 +20,7 @@ from .openapi import build_spec
 log = logging.getLogger("nbs2i")
 OPEN_ENDPOINTS = {"live", "ready", "v2_live", "v2_ready", "v2_server", "metrics", "page", "openapi", "static"}
 ENDPOINTS = ("predict", "batch", "v1_status", "v1_predict", "v2_infer", "v2_model", "v2_model_ready", "v2_server",
-             "metadata", "live", "ready", "v2_live", "v2_ready", "metrics", "openapi", "page")
+             "metadata", "notebook", "live", "ready", "v2_live", "v2_ready", "metrics", "openapi", "page")
 VERSION = "0.1.0"
 
 
@@ -43,6 +43,7 @@ class _Service:
         self.spec = build_spec(model.metadata if model else {}, config.infer_schema)
         self.public_metadata = {k: v for k, v in (model.metadata if model else {}).items() if k not in PRIVATE_META_KEYS}
         self.batcher: Any = None
+        self.figures: list | None = None
 
     def ready_model(self) -> Model:
         if self.model is None:
@@ -250,14 +251,28 @@ def _info_routes(app: Flask, svc: _Service) -> None:
         # Browsers get the page; every other client (KServe's V1 server-live check, curl) the JSON.
         if request.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html":
             return live()
-        example = svc.model.metadata.get(META_EXAMPLE) if svc.model else None
-        return render_template("index.html", name=svc.name, example=encode.dumps(example).decode(),
-                               auth=svc.config.api_token is not None)
+        model = svc.model
+        if svc.figures is None:  # read once, on the first view
+            svc.figures = figures.from_notebook(model.directory if model else None)
+        return render_template("index.html", name=svc.name, auth=svc.config.api_token is not None,
+                               example=encode.dumps(model.metadata.get(META_EXAMPLE) if model else None).decode(),
+                               # inside <script>: no "</" may close it early
+                               schema=encode.dumps(model.sample_schema if model else None).decode().replace("</", "<\\/"),
+                               figures=svc.figures, notebook=bool(model and model.directory and
+                                                                  (model.directory / EXECUTED_NOTEBOOK_FILE).is_file()))
+
+    def notebook() -> Response:
+        path = svc.ready_model().directory / EXECUTED_NOTEBOOK_FILE if svc.model and svc.model.directory else None
+        if path is None or not path.is_file():
+            raise RequestError(404, "not_found", "This model has no executed notebook (OUT/model/executed.ipynb).")
+        return Response(path.read_bytes(), mimetype="application/x-ipynb+json",
+                        headers={"Content-Disposition": f'attachment; filename="{svc.name}.executed.ipynb"'})
 
     prometheus = lambda: (svc.metrics.render(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
     for path, endpoint, view in (("/health/live", "live", live), ("/v2/health/live", "v2_live", v2_live),
                                  ("/health/ready", "ready", ready), ("/v2/health/ready", "v2_ready", v2_ready),
                                  ("/metadata", "metadata", metadata), ("/metrics", "metrics", prometheus),
+                                 ("/notebook.ipynb", "notebook", notebook),
                                  ("/openapi.json", "openapi", lambda: _json(svc.spec)),
                                  ("/", "page", page)):
         app.add_url_rule(path, endpoint, view, methods=["GET"])

@@ -52,6 +52,7 @@ class Model:
             self.sample_schema = schema.from_example(self.metadata[META_EXAMPLE])
             self._schema = _Schema(self.sample_schema, "the shape of the notebook's example")
         self.valid_sample = _valid_sample(self.metadata)
+        self.directory: Path | None = None  # the model folder, when loaded from one (load_model)
 
     def check(self, sample: Any) -> None:
         """Raise SampleRejected if the schema or the validator rejects sample."""
@@ -207,4 +208,6 @@ def load_model(path: str | Path, signing_key: bytes | None = None, infer_schema:
             f"{artifact_path} cannot be unpickled ({type(exc).__name__}: {exc}). "
             "A package the model needs may be missing from the venv; add it to requirements."
         ) from exc
-    return Model(objects, metadata, infer_schema)
+    model = Model(objects, metadata, infer_schema)
+    model.directory = model_dir
+    return model

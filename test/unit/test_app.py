@@ -275,3 +275,32 @@ def test_v2_rows_bytes_and_outputs():
     r = _infer(c, [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ['{"a": 1}'],
                     "parameters": {"content_type": "application/json"}}], path="/v2/models/m/infer")
     assert json.loads(r.get_json()["outputs"][0]["data"][0]) == {"echo": {"a": 1}}
+
+
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def test_page_shows_the_notebooks_figures_and_links_its_notebook(tmp_path):
+    notebook = {"cells": [{"cell_type": "markdown", "source": "# hi"},
+                          {"cell_type": "code", "outputs": [{"output_type": "stream", "text": "x"},
+                                                            {"output_type": "display_data", "data": {"image/png": PNG}}]}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "executed.ipynb").write_text(json.dumps(notebook))
+    m = model()
+    m.directory = tmp_path
+    c = serve(create_app(m, load_config({})))
+    html = c.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert f'alt="figure from cell 2" src="data:image/png;base64,{PNG}"' in html
+    assert 'href="notebook.ipynb"' in html and 'href="openapi.json"' in html
+    assert '"required":["x"]' in html  # the schema the form is made from, unescaped inside its script
+    r = c.get("/notebook.ipynb")
+    assert r.status_code == 200 and json.loads(r.get_data())["cells"][1]["outputs"][1]["data"]["image/png"] == PNG
+    bare = serve(create_app(model(), load_config({})))
+    assert "drew no figures" in bare.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert bare.get("/notebook.ipynb").status_code == 404
+
+
+def test_page_schema_cannot_close_its_script_tag():
+    m = Model({"predictor": len}, {"model_name": "m", "input_schema": {"description": "</script><script>alert(1)"}})
+    html = serve(create_app(m, load_config({}))).get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "</script><script>alert(1)" not in html and "<\\/script><script>alert(1)" in html
