@@ -265,6 +265,12 @@ def write(results: dict, docs: Path) -> None:
         lines += ["", "Built with `nbs2i image` (builder assembles, runtime image gets OUT). name-classifier is "
                   "not built as an image here: its CPU torch comes from this machine's find-links folder, which "
                   "the build container cannot see.", ""]
+    if results.get("image_build_s"):
+        lines += ["## Image builds (kmeans, `nbs2i image`, podman with vfs storage)", "", "| build | seconds |", "| --- | --- |"]
+        lines += [f"| {label} | {seconds:.0f} |" for label, seconds in results["image_build_s"].items()]
+        lines += ["", "The first build downloads every package (the uv cache inside the image starts empty); the "
+                  "incremental one copies the previous image's cache out of its mounted file system and mounts it "
+                  "for the assemble step. See docs/images.md for when incremental builds pay off.", ""]
     if results.get("images"):
         lines += ["## Images", "", "| image | MB |", "| --- | --- |"]
         lines += [f"| {name} | {size:.0f} |" for name, size in results["images"].items()]

@@ -5,6 +5,7 @@ the runtime image, as s2i's --runtime-image does); one with --single-stage.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -72,10 +73,13 @@ def dockerfile(builder: str, runtime: str | None, env: dict[str, str], increment
              + ("" if runtime is None else ", then s2i's --runtime-image stage") + ".",
              f"FROM {builder}{stage}",
              f'LABEL io.openshift.s2i.build.image="{builder}"', *_env_lines(env),
-             "USER root", "COPY --chown=1001:0 src /tmp/src"]
+             "USER root", "COPY --chown=1001:0 src /tmp/src", "USER 1001"]
     if incremental:
-        lines.append("COPY --chown=1001:0 artifacts /tmp/artifacts")
-    lines += ["USER 1001", f"RUN {S2I}/assemble"]
+        # The previous cache is mounted for the assemble step only, not copied into a layer of
+        # its own: one copy of it in the image (where assemble puts it), one layer less to write.
+        lines.append(f"RUN --mount=type=bind,source=artifacts,target=/tmp/artifacts NBS2I_ARTIFACTS_MOUNTED=1 {S2I}/assemble")
+    else:
+        lines.append(f"RUN {S2I}/assemble")
     if runtime is not None:
         lines += ["", f"FROM {runtime}", f'LABEL io.openshift.s2i.build.image="{builder}"', *_env_lines(env),
                   *_copies(input_files), "USER 1001", f"RUN {S2I}/assemble-runtime"]
@@ -83,15 +87,19 @@ def dockerfile(builder: str, runtime: str | None, env: dict[str, str], increment
     return "\n".join(lines) + "\n"
 
 
-def _label(engine: str, image: str, label: str) -> str | None:
+def _config(engine: str, image: str) -> dict:
+    """The image's config (labels, env); {} when the engine does not know the image."""
     inspect = [engine, "inspect", "--type", "image", image] if engine != "buildah" else [engine, "inspect", image]
     result = subprocess.run(inspect, capture_output=True, text=True)
     if result.returncode != 0:
-        return None
+        return {}
     data = json.loads(result.stdout)
     data = data[0] if isinstance(data, list) else data
-    config = data.get("Config") or data.get("OCIv1", {}).get("config") or {}
-    return (config.get("Labels") or {}).get(label)
+    return data.get("Config") or data.get("OCIv1", {}).get("config") or {}
+
+
+def _label(engine: str, image: str, label: str) -> str | None:
+    return (_config(engine, image).get("Labels") or {}).get(label)
 
 
 def _exists(engine: str, image: str) -> bool:
@@ -100,10 +108,40 @@ def _exists(engine: str, image: str) -> bool:
     return subprocess.run([engine, "image", "inspect", image], capture_output=True).returncode == 0
 
 
+def _cache_dir(engine: str, image: str) -> str:
+    """NBS2I_CACHE_DIR as the image sets it (nb-builder: /opt/app-root/cache)."""
+    env = dict(e.split("=", 1) for e in _config(engine, image).get("Env") or [] if "=" in e)
+    return env.get("NBS2I_CACHE_DIR", "/opt/app-root/cache")
+
+
+def _mounted_cache(engine: str, image: str, target: Path) -> bool:
+    """Copy the previous image's package cache out of its mounted file system: no container
+    is made from the whole image (with podman's vfs storage that alone copies every file).
+    False when the image cannot be mounted here (docker, rootless podman)."""
+    podman = "podman" if engine in ("podman", "buildah") and shutil.which("podman") else None
+    if podman is None or os.geteuid() != 0:
+        return False
+    mounted = subprocess.run([podman, "image", "mount", image], capture_output=True, text=True)
+    if mounted.returncode != 0 or not mounted.stdout.strip():
+        return False
+    try:
+        cache = Path(mounted.stdout.strip()) / _cache_dir(engine, image).lstrip("/")
+        if cache.is_dir():
+            subprocess.run(["cp", "-R", "--preserve=mode,timestamps", "--reflink=auto", str(cache), str(target / "cache")],
+                           check=True)
+        return True
+    finally:
+        subprocess.run([podman, "image", "unmount", image], capture_output=True)
+
+
 def _save_artifacts(engine: str, image: str, target: Path) -> bool:
-    """Run save-artifacts in the previous image and unpack its tar into target; False if none."""
+    """The previous image's package cache into target/cache: straight from its mounted file
+    system when possible, else by running its save-artifacts (as s2i does); False if none."""
     if not _exists(engine, image):
         return False
+    if _mounted_cache(engine, image, target):
+        subprocess.run(["chmod", "-R", "a+rX", str(target)], check=True)  # the build's user 1001 reads it
+        return True
     runner = "podman" if engine == "buildah" and shutil.which("podman") else engine
     if runner == "buildah":
         return False
