@@ -86,6 +86,7 @@ def single_stage_image(images, kmeans_src, report):
     started = time.monotonic()
     first = run(NBS2I, "image", str(kmeans_src), "--tag", SS, "--builder", BUILDER, "--single-stage", "--incremental")
     first_s = time.monotonic() - started
+    (kmeans_src / "CHANGES.md").write_text("a new commit: the source changed\n")  # what a rebuild is for
     started = time.monotonic()
     second = run(NBS2I, "image", str(kmeans_src), "--tag", SS, "--builder", BUILDER, "--single-stage", "--incremental")
     second_s = time.monotonic() - started
@@ -198,7 +199,9 @@ def test_dockerfile_only_writes_the_two_stages(images, kmeans_src, tmp_path):
     path = tmp_path / "Dockerfile"
     run(NBS2I, "image", str(kmeans_src), "--tag", "x", "--dockerfile-only", str(path))
     text = path.read_text()
-    assert "FROM nb-builder AS assemble" in text and "RUN /usr/libexec/s2i/assemble\n" in text
+    assert "FROM nb-builder AS assemble" in text
+    assert re.search(r"RUN --mount=type=bind,source=src,target=/tmp/src-in NBS2I_BUILD_NONCE=[0-9a-f]{32} sh -c "
+                     r"'cp -R /tmp/src-in /tmp/src && exec /usr/libexec/s2i/assemble'\n", text)
     assert 'ENV NBS2I_MODEL_NAME="kmeans-svc"' in text
     assert "FROM nb-runtime" in text and "COPY --from=assemble --chown=1001:0 /opt/app-root/venv /opt/app-root/venv" in text
     assert text.rstrip().endswith('CMD ["/usr/libexec/s2i/run"]')
