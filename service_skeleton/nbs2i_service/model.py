@@ -50,7 +50,7 @@ class Model:
         self.sample_schema = self.input_schema  # what a sample is checked against: given, or derived
         if self._schema is None and infer_schema and META_EXAMPLE in self.metadata:
             self.sample_schema = schema.from_example(self.metadata[META_EXAMPLE])
-            self._schema = _Schema(self.sample_schema, "the shape of the notebook's example")
+            self._schema = _Schema(self.sample_schema, "the shape of the notebook's example", derived=True)
         self.valid_sample = _valid_sample(self.metadata)
         self.directory: Path | None = None  # the model folder, when loaded from one (load_model)
 
@@ -130,17 +130,23 @@ class _Schema:
 
     A schema without "$schema" is read as draft-07. For drafts 4, 6 and 7 a compiled
     fastjsonschema validator (about 20x faster) accepts valid samples; jsonschema, the
-    reference, words the error, and has the last word when the two disagree.
+    reference, words the error, and has the last word when the two disagree. A schema the
+    service made itself (derived: the example's shape, draft-07) needs no check, so
+    jsonschema (15 MB of every worker's memory) is imported only to word a rejection.
     """
 
-    def __init__(self, schema: Any, label: str = "input_schema"):
-        import jsonschema  # only models with an input_schema need it
+    def __init__(self, schema: Any, label: str = "input_schema", derived: bool = False):
+        self.schema, self.label, self.validator, self.fast = schema, label, None, None
+        if derived:
+            import fastjsonschema
 
-        self.label = label
+            self.fast = fastjsonschema.compile(schema)
+            return
+        import jsonschema  # only models with an input_schema need it at load
+
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         cls.check_schema(schema)
         self.validator = cls(schema)
-        self.fast = None
         if cls in (jsonschema.Draft4Validator, jsonschema.Draft6Validator, jsonschema.Draft7Validator):
             try:
                 import fastjsonschema
@@ -158,6 +164,8 @@ class _Schema:
                 pass
         import jsonschema
 
+        if self.validator is None:
+            self.validator = jsonschema.Draft7Validator(self.schema)
         error = jsonschema.exceptions.best_match(self.validator.iter_errors(sample))
         if error is None:
             return None

@@ -4,8 +4,8 @@ Prints the example's answer as JSON (nothing without an example); exits 1 with t
 Then it compiles to bytecode every module the service and the model loaded from the venv
 and the service's own folder: uv installs without bytecode, and a read-only image would
 otherwise compile scikit-learn and the like again on every start. Only what serving
-imports is compiled (a fraction of the venv), with hash-checked-off .pyc files that stay
-valid when OUT is copied into an image whatever the files' times.
+imports is compiled (a fraction of the venv), into hash-checked .pyc files: valid when OUT
+is copied into an image whatever the files' times, and never used for a source that changed.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def compile_loaded() -> None:
             continue
         try:
             py_compile.compile(source, cfile=cfile, doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
         except (OSError, py_compile.PyCompileError):
             pass  # read-only or odd source: it compiles at import, as without this
 

@@ -4,8 +4,8 @@ A sync worker is held by one connection from its first byte to its last, so a fe
 that send half a request stall the whole service (gunicorn's docs ask for a buffering
 proxy in front; our images have none). Here every connection is a greenlet:
 
-- an idle keep-alive connection waits for its next request for `keepalive` seconds, then
-  closes quietly;
+- a new connection waits up to NBS2I_CLIENT_TIMEOUT for its first byte, an idle
+  keep-alive connection `keepalive` seconds for its next request; then it closes quietly;
 - once a request's first byte arrives, its head and whole body must arrive within
   NBS2I_CLIENT_TIMEOUT seconds, else 408 and the connection closes;
 - the body is read here, held to NBS2I_MAX_REQUEST_BYTES whatever its framing (413 for a
@@ -85,12 +85,12 @@ class Worker(GeventWorker):
         client.setblocking(1)
         parser = gunicorn_http.RequestParser(self.cfg, client, addr)
         listener_name = listener.getsockname()
-        req, is_head = None, False
+        req, is_head, idle = None, False, self.client_timeout  # a new connection's first request
         try:
             while self.alive:
                 req = None
                 if not _buffered(parser):
-                    wait_read(client.fileno(), timeout=self.cfg.keepalive)
+                    wait_read(client.fileno(), timeout=idle)
                     # A HEAD refused before its request line is parsed must still get no body.
                     is_head = client.recv(5, socket.MSG_PEEK) == b"HEAD "
                 with gevent.Timeout(self.client_timeout, _Refused(408, "request_timeout", self.late)):
@@ -100,6 +100,7 @@ class Worker(GeventWorker):
                 with gevent.Timeout(self.predict_timeout, _Refused(504, "prediction_timeout", self.slow)):
                     if self.handle_request(listener_name, req, client, addr) is False:
                         break  # the app took the socket over
+                idle = self.cfg.keepalive  # between requests: keep-alive's wait (0: gunicorn closed it)
         except (StopIteration, parse_errors.NoMoreData, socket.timeout, TimeoutError):
             pass  # the client closed, or an idle keep-alive connection timed out
         except _Refused as exc:
