@@ -97,7 +97,7 @@ def _service_targets(results: dict) -> list[str]:
                               f"takes {bare:.2f} s; goal within 0.5 s of it"))
     if results.get("image_start_s"):
         lines.append(f"| (reported) | the kmeans runtime image, read-only root, ready {results['image_start_s']:.2f} s after "
-                     "`podman run` |")
+                     "`podman run` (most of it podman's vfs storage copying the image into the container) |")
     return lines
 
 
@@ -220,7 +220,9 @@ def write(results: dict, docs: Path) -> None:
             lines.append(f"| the runtime image (`podman run --read-only`, an arbitrary UID) | {results['image_start_s']:.2f} |")
         lines += ["", "Loading the model alone: a fresh process of OUT/venv importing what the model needs and "
                   "unpickling it, the floor of any server's start. The build compiles to bytecode what serving "
-                  "imports (nbs2i_service/smoke.py), so neither a start nor a read-only image compiles it again."]
+                  "imports (nbs2i_service/smoke.py), so neither a start nor a read-only image compiles it again. "
+                  "The image's time is podman's here: with vfs storage (the only driver these machines allow) "
+                  "creating a container copies every file of the image first; overlay storage does not."]
     lines += ["", "## Memory (kmeans, after load)", "", "| workers | PSS, all processes (MB) | RSS sum (MB) |", "| --- | --- | --- |"]
     for workers, (pss, rss) in results["memory"].items():
         lines.append(f"| {workers} | {pss:.0f} | {rss:.0f} |")
