@@ -20,7 +20,7 @@ from .requirements import Requirement
 OUTPUT_TAIL_LINES = 25
 # Installer summary lines worth keeping in the build log (uv's, then pip's).
 _SUMMARY = ("Resolved ", "Prepared ", "Installed ", "Successfully installed ")
-_ERROR_MARKS = ("error:", "ERROR:", "×", "╰─▶", "hint:", "Because", "And because")
+_ERROR_MARKS = ("error:", "ERROR:", "×", "╰─▶", "hint:", "cause:", "Because", "And because")
 
 
 def installer(config: Config) -> str:
@@ -97,6 +97,11 @@ def install(venv: Path, specs: list[str], config: Config, requirements: list[Req
 def _run(cmd: list[str], config: Config, what: str, requirements: list[Requirement] | None = None) -> None:
     print(f"---> {what}", file=sys.stderr, flush=True)
     result = subprocess.run(cmd, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0 and cmd[:3] == ["uv", "pip", "install"] and "No solution found" in result.stdout:
+        # Cached index data can lag a release the other environment already resolved: ask again.
+        print("---> no solution with the cached index data; asking the index again (uv --refresh)", file=sys.stderr)
+        cmd = cmd[:3] + ["--refresh"] + cmd[3:]
+        result = subprocess.run(cmd, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode == 0:
         for line in result.stdout.splitlines():
             if line.startswith(_SUMMARY):  # e.g. "Prepared 3 packages": what was not in the cache
