@@ -1,26 +1,10 @@
-"""The prototype's way, for comparison: the notebook's functions behind Flask's development
-server (JSON only; the prototype unpickled request bodies, which nothing here does)."""
+"""The prototype's way, for comparison: the same plain Flask app as plain_flask.py (the
+notebook's functions, JSON only; the prototype unpickled request bodies, which nothing here
+does), behind Flask's development server. Args: OUT PORT."""
+import os
 import sys
 
-from flask import Flask, jsonify, request
-from nbs2i_service.encode import to_jsonable
-from nbs2i_service.model import load_model
-
-model = load_model(sys.argv[1])
-app = Flask(__name__)
-
-
-@app.get("/ping")
-def ping():
-    return "ok"
-
-
-@app.post("/predict")
-def predict():
-    sample = request.get_json()
-    if model.validator is not None and not model.validator(sample):
-        return jsonify(error="rejected"), 422
-    return jsonify(prediction=to_jsonable(model.predictor(sample)))
-
+os.environ["MODEL_DIR"] = sys.argv[1]
+from plain_flask import app  # noqa: E402  (reads MODEL_DIR at import)
 
 app.run(host="127.0.0.1", port=int(sys.argv[2]), threaded=True)

@@ -126,6 +126,17 @@ def predictor_rate(out: Path, sample: object, seconds: float = 3.0) -> float:
     return float(out_text.strip())
 
 
+def _until_ready(url: str, started: float, what: str) -> float:
+    """Seconds since started when url first answers 200, polled every 10 ms (120 s at most)."""
+    while time.monotonic() - started < 120:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return time.monotonic() - started
+        except OSError:
+            time.sleep(0.01)
+    raise TimeoutError(f"{what} was not ready in 120 s")
+
+
 def start_to_ready(cmd: list[str], env: dict, ready: str = "/health/ready") -> float:
     """Seconds from starting cmd (a server on PORT) to its first 200 on ready, polled every 10 ms."""
     port = free_port()
@@ -134,13 +145,7 @@ def start_to_ready(cmd: list[str], env: dict, ready: str = "/health/ready") -> f
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        while time.monotonic() - started < 120:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=2):
-                    return time.monotonic() - started
-            except OSError:
-                time.sleep(0.01)
-        raise TimeoutError(f"{' '.join(cmd)} was not ready in 120 s")
+        return _until_ready(f"http://127.0.0.1:{port}{ready}", started, " ".join(cmd))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
@@ -162,12 +167,6 @@ def image_start_to_ready(image: str, env: dict) -> float:
                           "-e", "NBS2I_ACCESS_LOG=0", image], env=env, capture_output=True, text=True,
                          check=True).stdout.strip()
     try:
-        while time.monotonic() - started < 120:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2):
-                    return time.monotonic() - started
-            except OSError:
-                time.sleep(0.01)
-        raise TimeoutError(f"{image} was not ready in 120 s")
+        return _until_ready(f"http://127.0.0.1:{port}/health/ready", started, image)
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "5", cid], env=env, capture_output=True)
