@@ -10,7 +10,7 @@ NBS2I := $(VENV)/bin/nbs2i
 # uv trusts the system CA store, as pip does (not only the roots it bundles)
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: help setup demo test test-unit images base-image bench clean
+.PHONY: help setup demo test test-unit images base-image bench mutation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,9 @@ base-image:  ## the stand-in base image (Debian bookworm + python3, made with de
 
 bench: setup  ## benchmarks: writes docs/benchmarks.md and docs/bench/*.png (not part of make test)
 	scripts/bench-deps.sh "$(VENV)" && $(VENV)/bin/python -m bench.run
+
+mutation: setup  ## mutation score of the service's unit tests (mutmut, ~10 min; not part of make test): docs/benchmarks.md
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python mutmut==3.8.1 && $(VENV)/bin/python -m bench.mutation
 
 clean:  ## remove build outputs and the dev venv
 	rm -rf build $(VENV) .pytest_cache

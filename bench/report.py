@@ -1,12 +1,15 @@
 """docs/benchmarks.md and its plots from one run's results (bench/run.py)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from bench import mutation  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -279,4 +282,6 @@ def write(results: dict, docs: Path) -> None:
         lines += [""]
     else:
         lines += ["## Images", "", "No container engine here: see docs/images.md for sizes from `make test`.", ""]
+    if mutation.RESULTS.exists():  # `make mutation`'s last score stays in the file bench rewrites
+        lines += mutation.section(json.loads(mutation.RESULTS.read_text()))
     (docs / "benchmarks.md").write_text("\n".join(lines) + "\n")

@@ -99,7 +99,8 @@ def _run(cmd: list[str], config: Config, what: str, requirements: list[Requireme
     result = subprocess.run(cmd, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0 and cmd[:3] == ["uv", "pip", "install"] and "No solution found" in result.stdout:
         # Cached index data can lag a release the other environment already resolved: ask again.
-        print("---> no solution with the cached index data; asking the index again (uv --refresh)", file=sys.stderr)
+        print("---> uv found no solution; asking once more without cached index data (uv --refresh), "
+              "in case the cache lags the index", file=sys.stderr)
         cmd = cmd[:3] + ["--refresh"] + cmd[3:]
         result = subprocess.run(cmd, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode == 0:

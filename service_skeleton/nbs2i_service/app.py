@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from flask import Flask, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -96,21 +96,24 @@ class _Service:
         self.metrics.predicted(len(samples))
         return predictions
 
-    def encode(self, body: dict, rid: str) -> bytes:
+    def encode(self, body: Any, rid: str, how: Callable[[Any], Any] = encode.dumps) -> Any:
+        """how(body): JSON bytes by default; a TypeError (a value JSON cannot hold) is a 500 that says so."""
         try:
-            return encode.dumps(body)
+            return how(body)
         except TypeError as exc:
             log.error("prediction cannot be encoded as JSON (request %s): %s", rid, exc)
             raise RequestError(500, "unencodable_prediction",
                                f"The predictor returned a value JSON cannot hold ({exc}). Return lists, dicts, "
                                "strings and numbers (numpy and pandas values are converted).") from None
 
-    def failure_document(self, exc: _PredictorFailed, rid: str) -> bytes:
+    def failure_document(self, exc: _PredictorFailed, rid: str, protocol_v2: bool = False) -> bytes:
+        """The 500 body for a predictor that raised (the Open Inference Protocol's {"error": "..."} on /v2)."""
         trace = "".join(traceback.format_exception(exc.cause))
         log.error("predictor failed (error id %s):\n%s", rid, trace)
-        return http.error_document("prediction_failed",
-                                   f"The predictor raised {type(exc.cause).__name__}; error id {rid} (see the service log).",
-                                   rid, {"traceback": trace} if self.config.debug else None)
+        message = f"The predictor raised {type(exc.cause).__name__}; error id {rid} (see the service log)."
+        if protocol_v2:
+            return encode.dumps({"error": message})
+        return http.error_document("prediction_failed", message, rid, {"traceback": trace} if self.config.debug else None)
 
     def known(self, asked: str) -> None:
         if asked != self.name:
@@ -216,11 +219,13 @@ def _v2_routes(app: Flask, svc: _Service) -> None:
         except v2.ProtocolError as exc:
             raise RequestError(400, "bad_tensor", str(exc)) from None
         predictions = [svc.predict(samples[0])] if len(samples) == 1 else svc.predictions(samples)
+        rid = g.get("request_id", "")
+        outputs = svc.encode(predictions, rid, lambda ps: v2.outputs([encode.to_jsonable(p) for p in ps]))
         answer = {"model_name": name, "model_version": version or str(svc.ready_model().metadata.get(META_BUILD_ID, "")),
-                  "outputs": v2.outputs([encode.to_jsonable(p) for p in predictions])}
+                  "outputs": outputs}
         if isinstance(body.get("id"), str):
             answer["id"] = body["id"]
-        return Response(svc.encode(answer, g.get("request_id", "")), mimetype=http.JSON)
+        return Response(svc.encode(answer, rid), mimetype=http.JSON)
 
     app.add_url_rule("/v2", "v2_server", lambda: _json({"name": "nbs2i", "version": VERSION, "extensions": []}),
                      methods=["GET"])
@@ -290,7 +295,7 @@ def _error_handlers(app: Flask, svc: _Service) -> None:
     @app.errorhandler(_PredictorFailed)
     def _predictor_failed(exc: _PredictorFailed) -> Response:
         rid = g.get("request_id", "")
-        body = svc.failure_document(exc, rid)
+        body = svc.failure_document(exc, rid, protocol_v2=request.path.startswith("/v2/"))
         return Response(body, 500, http.json_headers(500, rid, len(body)))
 
     @app.errorhandler(Exception)

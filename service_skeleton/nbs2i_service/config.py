@@ -67,7 +67,7 @@ class Config:
     stream_claim_idle_ms: int = 60000
 
 
-def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
+def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: int) -> int | None:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -109,9 +109,10 @@ def _split(raw: str | None) -> tuple[str, ...]:
 
 
 def _secret(environ: Mapping[str, str], name: str) -> str | None:
-    """NAME, or the contents of the file named by NAME_FILE (mounted secrets)."""
-    value = environ.get(name, "")
-    path = environ.get(f"{name}_FILE", "")
+    """NAME, or the contents of the file named by NAME_FILE (mounted secrets); stripped of spaces
+    and newlines either way (a presented token is stripped too, so one kept with them never matched)."""
+    value = environ.get(name, "").strip()
+    path = environ.get(f"{name}_FILE", "").strip()
     if value and path:
         raise ConfigError(f"Both {name} and {name}_FILE are set; set only one.")
     if path:

@@ -1,9 +1,11 @@
 """The one config loader: defaults, parsing and errors that name the variable."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from nbs2i_service.config import ConfigError, load_config
+from nbs2i_service.config import Config, ConfigError, load_config
 
 
 def test_defaults():
@@ -73,3 +75,146 @@ def test_defaults_are_the_ones_the_readme_states():
         shown = {True: "1", False: "0"}.get(value, value) if isinstance(value, bool) else f"{value:g}" \
             if isinstance(value, float) else str(value)
         assert stated.get(name) == shown, f"README says {name} defaults to {stated.get(name)!r}; it is {shown!r}"
+
+
+# Every variable, set with the spaces a YAML file or a shell leaves around it: the field it
+# sets and the value it must hold. A variable read into the wrong field, not stripped, or
+# not parsed fails here.
+EVERY_VARIABLE = [
+    ("NBS2I_NOTEBOOK", " nb/train.ipynb ", "notebook", "nb/train.ipynb"),
+    ("NBS2I_MODEL_NAME", " churn ", "model_name", "churn"),
+    ("NBS2I_TIMEOUT", " 90.5 ", "timeout", 90.5),
+    ("NBS2I_INSTALLER", " pip ", "installer", "pip"),
+    ("NBS2I_INSTALLER", "uv", "installer", "uv"),
+    ("NBS2I_CACHE_DIR", " /var/cache/nb ", "cache_dir", Path("/var/cache/nb")),
+    ("NBS2I_PYTHON", " /usr/bin/python3.11 ", "python", "/usr/bin/python3.11"),
+    ("PIP_INDEX_URL", " https://mirror/simple ", "index_url", "https://mirror/simple"),
+    ("PIP_FIND_LINKS", " /wheels  /more ", "find_links", ("/wheels", "/more")),
+    ("PIP_CERT", " /etc/ca.pem ", "cert_file", "/etc/ca.pem"),
+    ("SSL_CERT_FILE", " /etc/ssl.pem ", "cert_file", "/etc/ssl.pem"),
+    ("NBS2I_RELAX_PINS", " TRUE ", "relax_pins", True),
+    ("NBS2I_MINIMAL_ENV", " off ", "minimal_env", False),
+    ("NBS2I_SERVE_REQUIREMENTS", "a,b", "serve_requirements", ("a", "b")),
+    ("NBS2I_HOST", " 127.0.0.1 ", "host", "127.0.0.1"),
+    ("PORT", " 1 ", "port", 1),
+    ("WEB_CONCURRENCY", " 1 ", "workers", 1),
+    ("NBS2I_THREADS", " 4 ", "threads", 4),
+    ("NBS2I_PREDICT_TIMEOUT", " 7 ", "predict_timeout", 7),
+    ("NBS2I_CLIENT_TIMEOUT", " 0.25 ", "client_timeout", 0.25),
+    ("NBS2I_MAX_BATCH", " 1 ", "max_batch", 1),
+    ("NBS2I_MAX_BATCH_INSTANCES", " 1 ", "max_batch_instances", 1),
+    ("NBS2I_INFER_SCHEMA", " no ", "infer_schema", False),
+    ("NBS2I_BATCH_WAIT_MS", " 0 ", "batch_wait_ms", 0.0),
+    ("NBS2I_BATCH_WAIT_MS", "0.5", "batch_wait_ms", 0.5),
+    ("NBS2I_GRACEFUL_TIMEOUT", " 1 ", "graceful_timeout", 1),
+    ("NBS2I_MAX_REQUEST_BYTES", " 1 ", "max_request_bytes", 1),
+    ("NBS2I_DEBUG", " On ", "debug", True),
+    ("NBS2I_ACCESS_LOG", " false ", "access_log", False),
+    ("NBS2I_MODEL_DIR", " /models/m ", "model_dir", Path("/models/m")),
+    ("NBS2I_MODE", " stream ", "mode", "stream"),
+    ("NBS2I_REDIS_URL", " redis://r:6379/1 ", "redis_url", "redis://r:6379/1"),
+    ("NBS2I_STREAM_IN", " in ", "stream_in", "in"),
+    ("NBS2I_STREAM_OUT", " out ", "stream_out", "out"),
+    ("NBS2I_STREAM_DEAD", " dead ", "stream_dead", "dead"),
+    ("NBS2I_STREAM_GROUP", " g ", "stream_group", "g"),
+    ("NBS2I_STREAM_CONSUMER", " c-1 ", "stream_consumer", "c-1"),
+    ("NBS2I_STREAM_BATCH", " 1 ", "stream_batch", 1),
+    ("NBS2I_STREAM_BLOCK_MS", " 1 ", "stream_block_ms", 1),
+    ("NBS2I_STREAM_CLAIM_IDLE_MS", " 1 ", "stream_claim_idle_ms", 1),
+    ("NBS2I_SIGNING_KEY", "k€y", "signing_key", "k€y".encode("utf-8")),
+    ("NBS2I_API_TOKEN", "t0ken", "api_token", "t0ken"),
+]
+
+
+@pytest.mark.parametrize("name, raw, field, expected", EVERY_VARIABLE)
+def test_every_variable_sets_its_own_field_and_only_it(name, raw, field, expected):
+    config = load_config({name: raw})
+    assert getattr(config, field) == expected
+    changed = {f for f in Config.__dataclass_fields__ if getattr(config, f) != getattr(Config(), f)}
+    assert changed == {field}
+
+
+def test_unset_and_blank_are_the_defaults_and_the_defaults_are_these():
+    blank = {name: "  " for name, *_ in EVERY_VARIABLE} | {"PIP_EXTRA_INDEX_URL": " "}
+    assert load_config({}) == load_config(blank) == Config()
+    assert Config() == Config(
+        notebook=None, model_name=None, timeout=3600, installer="auto", cache_dir=None, python=None, index_url=None,
+        extra_index_urls=(), find_links=(), cert_file=None, relax_pins=False, minimal_env=True, serve_requirements=(),
+        signing_key=None, host="0.0.0.0", port=8080, workers=None, threads=1, predict_timeout=60, client_timeout=30.0,
+        max_batch=32, max_batch_instances=10_000, infer_schema=True, batch_wait_ms=2.0, graceful_timeout=30,
+        max_request_bytes=10 * 1024 * 1024, debug=False, api_token=None, model_dir=None, access_log=True, mode="http",
+        redis_url="redis://127.0.0.1:6379/0", stream_in="nbs2i:samples", stream_out="nbs2i:predictions",
+        stream_dead="nbs2i:dead-letter", stream_group="nbs2i", stream_consumer=None, stream_batch=64,
+        stream_block_ms=1000, stream_claim_idle_ms=60000)
+
+
+def test_os_environ_is_read_when_no_mapping_is_given(monkeypatch):
+    monkeypatch.setenv("NBS2I_MAX_BATCH", "5")
+    assert load_config().max_batch == 5
+
+
+def test_pip_cert_wins_over_ssl_cert_file():
+    assert load_config({"PIP_CERT": "/a.pem", "SSL_CERT_FILE": "/b.pem"}).cert_file == "/a.pem"
+
+
+INTEGERS = [(name, field) for name, _, field, value in EVERY_VARIABLE if type(value) is int]
+FLOATS = [("NBS2I_TIMEOUT", False), ("NBS2I_CLIENT_TIMEOUT", False), ("NBS2I_BATCH_WAIT_MS", True)]
+BOOLEANS = [name for name, _, _, value in EVERY_VARIABLE if type(value) is bool]
+
+
+@pytest.mark.parametrize("name, field", INTEGERS)
+def test_whole_numbers_are_refused_below_their_minimum_and_when_not_whole(name, field):
+    default = getattr(Config(), field)
+    with pytest.raises(ConfigError) as err:
+        load_config({name: "0"})
+    assert str(err.value) == f"{name}=0 is below the minimum 1."
+    with pytest.raises(ConfigError) as err:
+        load_config({name: "2.5"})
+    assert str(err.value) == f"{name}='2.5' is not a whole number. Set it to e.g. {name}={default or 1}."
+
+
+@pytest.mark.parametrize("name, zero", FLOATS)
+def test_numbers_are_refused_when_negative_zero_nan_or_words(name, zero):
+    default = getattr(Config(), {"NBS2I_TIMEOUT": "timeout", "NBS2I_CLIENT_TIMEOUT": "client_timeout",
+                                 "NBS2I_BATCH_WAIT_MS": "batch_wait_ms"}[name])
+    suffix = " (or 0)" if zero else ""
+    for raw in ["-0.5", "nan"] + ([] if zero else ["0"]):
+        with pytest.raises(ConfigError) as err:
+            load_config({name: raw})
+        assert str(err.value) == f"{name}={raw} must be greater than 0{suffix}."
+    with pytest.raises(ConfigError) as err:
+        load_config({name: "soon"})
+    assert str(err.value) == f"{name}='soon' is not a number. Set it to e.g. {name}={default:g}."
+
+
+@pytest.mark.parametrize("name", BOOLEANS)
+def test_yes_no_values_all_spellings(name):
+    for raw, value in (("1", True), ("true", True), ("yes", True), ("on", True),
+                       ("0", False), ("false", False), ("no", False), ("off", False)):
+        assert getattr(load_config({name: raw.upper()}), dict(
+            (n, f) for n, _, f, _ in EVERY_VARIABLE)[name]) is value
+    with pytest.raises(ConfigError) as err:
+        load_config({name: " Maybe "})
+    assert str(err.value) == f"{name}='maybe' is not a yes/no value. Use 1 or 0."
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"NBS2I_MODE": "batch"}, "NBS2I_MODE='batch' is not one of http, stream."),
+    ({"NBS2I_INSTALLER": "conda"}, "NBS2I_INSTALLER='conda' is not one of auto, uv, pip."),
+    ({"NBS2I_SIGNING_KEY": "a", "NBS2I_SIGNING_KEY_FILE": "/k"}, "Both NBS2I_SIGNING_KEY and NBS2I_SIGNING_KEY_FILE are set; set only one."),
+    ({"NBS2I_API_TOKEN_FILE": "/nonexistent/t"}, "NBS2I_API_TOKEN_FILE=/nonexistent/t cannot be read (No such file or directory)."),
+])
+def test_refusals_word_for_word(env, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(env)
+    assert str(err.value) == message
+
+
+def test_secrets_from_files(tmp_path):
+    (tmp_path / "key").write_text("  k1\n", encoding="utf-8")
+    (tmp_path / "empty").write_text(" \n")
+    assert load_config({"NBS2I_SIGNING_KEY_FILE": str(tmp_path / "key")}).signing_key == b"k1"
+    with pytest.raises(ConfigError) as err:
+        load_config({"NBS2I_API_TOKEN_FILE": str(tmp_path / "empty")})
+    assert str(err.value) == f"NBS2I_API_TOKEN_FILE={tmp_path / 'empty'} is empty."
+    assert "t0ken" not in repr(load_config({"NBS2I_API_TOKEN": "t0ken"}))  # never printed with the config

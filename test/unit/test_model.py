@@ -7,7 +7,7 @@ import pytest
 
 from nbs2i_service import contract
 from nbs2i_service.errors import ModelLoadError
-from nbs2i_service.model import load_model
+from nbs2i_service.model import BatchRejected, Model, SampleRejected, load_model
 from test.unit.service_fixtures import write_model_dir
 
 
@@ -81,3 +81,144 @@ def test_declared_2020_12_schema_uses_jsonschema():
     assert model.predict([1, "a"]) == "a"
     with pytest.raises(SampleRejected, match="'b' is not of type 'number' at \\$\\[0\\]"):
         model.predict(["b", "a"])
+
+
+def _rewrite_artifact(model_dir, data: bytes, **meta_changes):
+    """Replace the artifact with data and record its sha256, as a build would have."""
+    from nbs2i_service import artifact
+
+    meta = json.loads((model_dir / contract.METADATA_FILE).read_text())
+    meta[contract.META_ARTIFACT_SHA256] = artifact.sha256_hex(data)
+    meta.update(meta_changes)
+    (model_dir / contract.ARTIFACT_FILE).write_bytes(data)
+    (model_dir / contract.METADATA_FILE).write_text(json.dumps({k: v for k, v in meta.items() if v is not None}))
+
+
+def test_load_errors_word_for_word(tmp_path):
+    with pytest.raises(ModelLoadError) as err:
+        load_model(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'metadata.json'} is missing. Build the model first: nbs2i build SOURCE --out OUT."
+    model_dir = write_model_dir(tmp_path / "model")
+    (model_dir / contract.ARTIFACT_FILE).unlink()
+    with pytest.raises(ModelLoadError) as err:
+        load_model(tmp_path)
+    assert str(err.value) == f"{model_dir / 'model.pkl'} cannot be read (No such file or directory). Rebuild the model."
+    (model_dir / contract.ARTIFACT_FILE).write_bytes(b"changed")
+    with pytest.raises(ModelLoadError) as err:
+        load_model(tmp_path)
+    assert str(err.value).startswith(f"{model_dir / 'model.pkl'}: the artifact's sha256 is ")
+    (model_dir / contract.METADATA_FILE).write_text("{not json")
+    with pytest.raises(ModelLoadError) as err:
+        load_model(model_dir)
+    assert str(err.value).startswith(f"{model_dir / 'metadata.json'} cannot be read (")
+    assert str(err.value).endswith("). Rebuild the model.")
+
+
+def test_other_python_and_unpicklable_artifacts_word_for_word(tmp_path):
+    import sys
+
+    model_dir = write_model_dir(tmp_path / "model")
+    artifact_path = model_dir / contract.ARTIFACT_FILE
+    _rewrite_artifact(model_dir, artifact_path.read_bytes(), python_version="3.1.4")
+    running = "%d.%d" % sys.version_info[:2]
+    with pytest.raises(ModelLoadError) as err:
+        load_model(tmp_path)
+    assert str(err.value) == (f"{artifact_path} was built with Python 3.1.4 but this is Python {running}. "
+                              "Serve it from the venv the build made (OUT/venv).")
+    _rewrite_artifact(model_dir, b"cno_such_module_here\nthing\n.", python_version=None)  # names a module that is not installed
+    with pytest.raises(ModelLoadError) as err:
+        load_model(tmp_path)
+    assert str(err.value) == (f"{artifact_path} cannot be unpickled (ModuleNotFoundError: No module named "
+                              "'no_such_module_here'). A package the model needs may be missing from the venv; "
+                              "add it to requirements.")
+
+
+def test_metadata_without_a_python_version_loads_and_the_folder_is_kept(tmp_path):
+    model_dir = write_model_dir(tmp_path / "model")
+    _rewrite_artifact(model_dir, (model_dir / contract.ARTIFACT_FILE).read_bytes(), python_version=None)
+    model = load_model(tmp_path)
+    assert model.directory == model_dir and model.predict({"x": 1}) == 2
+    assert Model({"predictor": len}, {}).directory is None
+
+
+def test_the_derived_schema_is_asked_for_not_given(tmp_path):
+    model_dir = write_model_dir(tmp_path / "model")
+    _rewrite_artifact(model_dir, (model_dir / contract.ARTIFACT_FILE).read_bytes(), example={"x": 1})
+    with pytest.raises(TypeError):  # no schema: the predictor meets the sample (and raises)
+        load_model(tmp_path).predict({"x": "word"})
+    derived = load_model(tmp_path, infer_schema=True)
+    assert derived._schema.validator is None and derived._schema.fast is not None  # no jsonschema until a rejection
+    with pytest.raises(SampleRejected) as err:
+        derived.predict({"x": "word"})
+    assert err.value.message == "the shape of the notebook's example: 'word' is not of type 'number' at $.x"
+
+
+def test_a_model_with_no_name_is_model_and_its_batch_predictor_is_kept():
+    batch = lambda samples: [-1] * len(samples)
+    m = Model({"predictor": len, "batch_predictor": batch}, {})
+    assert (m.name, m.batch_predictor, m.validator) == ("model", batch, None)
+    assert m.predict_batch([[1], [2, 3]]) == [-1, -1]
+    assert Model({"predictor": len}, {}).predict_batch([[1], [2, 3]]) == [1, 2]
+
+
+def test_a_batch_predictor_of_the_wrong_length_is_an_error():
+    m = Model({"predictor": len, "batch_predictor": lambda samples: [0]}, {})
+    with pytest.raises(ValueError) as err:
+        m.predict_batch([[1], [2]])
+    assert str(err.value) == "batch_predictor returned 1 predictions for 2 samples"
+
+
+def test_batch_rejections_list_every_sample():
+    m = Model({"predictor": len, "validator": lambda s: s != []}, {})
+    with pytest.raises(BatchRejected) as err:
+        m.predict_batch([[1], [], [2], []])
+    assert str(err.value) == "2 sample(s) rejected"
+    assert err.value.rejected == [{"index": 1, "message": "rejected by validator (it returned False)", "path": None},
+                                  {"index": 3, "message": "rejected by validator (it returned False)", "path": None}]
+
+
+def test_score_uses_the_batch_predictor_and_falls_back_one_by_one():
+    calls = []
+
+    def batch(samples):
+        calls.append(list(samples))
+        if any(s == "bad" for s in samples):
+            raise ValueError("bad in batch")
+        return [f"b:{s}" for s in samples] if len(samples) > 1 else []  # one sample: wrong length
+
+    def one(sample):
+        if sample == "bad":
+            raise KeyError(sample)
+        return f"1:{sample}"
+
+    m = Model({"predictor": one, "batch_predictor": batch}, {})
+    assert m.score(["a", "b"]) == ["b:a", "b:b"]
+    assert m.score(["c"]) == ["1:c"]  # batch answered with the wrong length
+    results = m.score(["d", "bad"])
+    assert results[0] == "1:d" and isinstance(results[1], KeyError)
+    assert m.score([]) == [] and calls == [["a", "b"], ["c"], ["d", "bad"]]  # an empty batch is never sent
+    assert Model({"predictor": one}, {}).score(["e"]) == ["1:e"]
+
+
+def test_a_valid_sample_is_shown_whole_up_to_300_characters():
+    import datetime
+
+    from nbs2i_service.model import _valid_sample
+
+    assert _valid_sample({"example": {"when": datetime.date(2020, 1, 2), "xs": [1, 2]}}) == (
+        'A valid sample looks like the notebook\'s example: {"when": "2020-01-02", "xs": [1, 2]}.')
+    exactly = "a" * 298  # with its quotes: 300 characters
+    assert _valid_sample({"example": exactly}).endswith(f'"{exactly}".')
+    longer = "a" * 299
+    assert _valid_sample({"example": longer}).endswith('"' + "a" * 296 + "....")
+    assert _valid_sample({"input_schema": {"type": "array"}}) == (
+        'A valid sample matches the notebook\'s input_schema: {"type": "array"}.')
+    assert _valid_sample({}) == ""
+
+
+def test_a_nested_rejection_names_its_whole_path():
+    schema = {"type": "object", "properties": {"rows": {"type": "array", "items": {
+        "type": "object", "properties": {"v": {"type": "number"}}}}}}
+    with pytest.raises(SampleRejected) as err:
+        Model({"predictor": len}, {"input_schema": schema}).predict({"rows": [{"v": 1}, {"v": "x"}]})
+    assert (err.value.message, err.value.path) == ("input_schema: 'x' is not of type 'number' at $.rows[1].v", "$.rows[1].v")
