@@ -113,8 +113,10 @@ def section(results: dict) -> list[str]:
     lines += [f"| all five | {total_all} | {caught_all} | {total_all - caught_all} | **{overall:.1f}%** "
               f"({'met' if overall >= GOAL else 'missed'}) |", "",
               "What survives is listed in build/mutation/survivors.txt after a run; `cd build/mutation && "
-              "../../.venv/bin/mutmut show NAME` shows one. Most are equivalent: a header "
-              "name's case, a Flask method list's case, a larger shared-memory map than needed.", ""]
+              "../../.venv/bin/mutmut show NAME` shows one. Read one by one, those left at the last count were "
+              "equivalent: a header name's case (HTTP ignores it), a Flask method list's case or absence (Flask "
+              "upper-cases it, GET is its default), a shared-memory map larger than needed, a default for a request id "
+              "that is always set.", ""]
     return lines
 
 

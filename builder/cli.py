@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--timeout", type=float, help="seconds the notebook may run (default: NBS2I_TIMEOUT or 3600)")
     build.add_argument("--model-name", help="name served and recorded (default: NBS2I_MODEL_NAME or the notebook's stem)")
     build.add_argument("--relax-pins", action="store_true", default=None,
-                       help="install every exact pin (==V) as a lower bound (>=V), for notebooks pinned to versions "
+                       help="install every pin (==V, ==V.*, ~=V) as a lower bound (>=V), for notebooks pinned to versions "
                             "older than the build's Python (default: NBS2I_RELAX_PINS)")
 
     srv = sub.add_parser("serve", help="serve a built OUT with gunicorn",

@@ -95,20 +95,37 @@ def _unique(found: list[Requirement]) -> list[Requirement]:
     return list({r.text: r for r in found}.values())
 
 
+def pinned_floor(spec: Specifier) -> str | None:
+    """The version a pin holds the package at, as a lower bound: `==V`, `===V`, the series
+    pins `==V.*` and `~=V` (a 2021 `numpy~=1.19.5` is as old as `numpy==1.19.5`); else None."""
+    if spec.operator not in ("==", "===", "~="):
+        return None
+    version = spec.version.removesuffix(".*")
+    try:
+        Version(version)
+    except InvalidVersion:
+        return None
+    return version
+
+
+def has_pin(text: str) -> bool:
+    return any(pinned_floor(s) is not None for s in Pep508(text).specifier)
+
+
 def relax(found: list[Requirement]) -> tuple[list[Requirement], list[Relaxed]]:
-    """NBS2I_RELAX_PINS: every exact pin `==V` becomes the lower bound `>=V`."""
+    """NBS2I_RELAX_PINS: every pin (`==V`, `==V.*`, `~=V`) becomes the lower bound `>=V`."""
     out, relaxed = [], []
     for req in found:
         if req.url:
             out.append(req)
             continue
         parsed = Pep508(req.text)
-        pins = [s for s in parsed.specifier if _pin(s) is not None]
+        pins = [s for s in parsed.specifier if pinned_floor(s) is not None]
         if not pins:
             out.append(req)
             continue
-        kept = [str(s) for s in parsed.specifier if _pin(s) is None]
-        lowered = [f">={s.version}" for s in pins]
+        kept = [str(s) for s in parsed.specifier if pinned_floor(s) is None]
+        lowered = [f">={pinned_floor(s)}" for s in pins]
         parsed.specifier = SpecifierSet(",".join(kept + lowered))
         out.append(Requirement(str(parsed), req.name, req.origin))
         relaxed.append(Relaxed(req.name, ",".join(str(s) for s in pins), ",".join(lowered), req.origin))

@@ -15,6 +15,7 @@ from pathlib import Path
 from nbs2i_service.config import Config
 
 from .errors import RequirementsError
+from . import specifiers
 from .requirements import Requirement
 
 OUTPUT_TAIL_LINES = 25
@@ -131,17 +132,18 @@ def _error_lines(output: str) -> list[str]:
 def _pin_hint(output: str, requirements: list[Requirement], cmd: list[str]) -> str:
     """Exact pins the installer's error names: they may predate the build's Python."""
     failing = "\n".join(_error_lines(output)).lower().replace("_", "-")
-    pinned = [r for r in requirements if not r.url and "==" in r.text and r.name in failing]
+    pinned = [r for r in requirements if not r.url and r.name in failing
+              and specifiers.has_pin(r.text)]
     if not pinned:
         return ""
     python = Path(cmd[cmd.index("--python") + 1]) if "--python" in cmd else Path(cmd[0])
     version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
                              capture_output=True, text=True).stdout.strip() or "the build's Python"
     names = ", ".join(f"{r.text} ({r.origin})" for r in pinned)
-    return (f"\n  {names}: pinned exactly, and the installer could not install that on Python {version}, the "
+    return (f"\n  {names}: pinned, and the installer could not install that on Python {version}, the "
             "build's Python. Versions older than the Python often have no wheel for it and fail to compile. "
             "Relax the pin (a lower bound such as >=, or no version), or set NBS2I_RELAX_PINS=1 (--relax-pins) "
-            "to install every exact pin as a lower bound; metadata.json then records what was pinned and what "
+            "to install every pin (==, ~=) as a lower bound; metadata.json then records what was pinned and what "
             "was installed.")
 
 

@@ -96,10 +96,10 @@ class _Service:
         self.metrics.predicted(len(samples))
         return predictions
 
-    def encode(self, body: Any, rid: str, how: Callable[[Any], Any] = encode.dumps) -> Any:
-        """how(body): JSON bytes by default; a TypeError (a value JSON cannot hold) is a 500 that says so."""
+    def encode(self, body: Any, rid: str, how: Callable[[Any], Any] | None = None) -> Any:
+        """how(body), JSON bytes by default; a TypeError (a value JSON cannot hold) is a 500 that says so."""
         try:
-            return how(body)
+            return (how or encode.dumps)(body)
         except TypeError as exc:
             log.error("prediction cannot be encoded as JSON (request %s): %s", rid, exc)
             raise RequestError(500, "unencodable_prediction",

@@ -35,7 +35,7 @@ FAILURES = {
                            "'yaml' is provided by the package pyyaml: add 'pyyaml' to the notebook's requirements"]),
     "pinned_before_the_python": (
         ['requirements = [["numpy", "1.15"], ["scikit-learn", "0.19.2"]]', "def predictor(s):\n    return s"],
-        ["Failed to build `scikit-learn==0.19.2`", "scikit-learn==0.19.2 (model.ipynb cell 1): pinned exactly, and "
+        ["Failed to build `scikit-learn==0.19.2`", "scikit-learn==0.19.2 (model.ipynb cell 1): pinned, and "
          "the installer could not install that on Python 3.", "set NBS2I_RELAX_PINS=1 (--relax-pins)"]),
     "unknown_cell_magic": (["x = 1", "%%sql\nSELECT 1", "def predictor(s):\n    return s"],
                            ["cell 2 raised UsageError: Cell magic `%%sql` not found."]),

@@ -58,7 +58,10 @@ def test_repository_files_decide_what_is_installed(tmp_path, layout):
 
 
 def test_old_pins_build_relaxed_when_asked(tmp_path):
-    write_notebook(tmp_path / "src", 'requirements = [["numpy", "1.15"], ["scikit-learn", "0.19.2"]]',
+    # as notebooks of 2018-2021 pin: exactly in the notebook, a compatible series (~=) beside it
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "requirements.txt").write_text("scikit-learn~=0.19.2\n")
+    write_notebook(tmp_path / "src", 'requirements = [["numpy", "1.15"]]',
                    "import numpy as np\nfrom sklearn.cluster import KMeans\n"
                    "kmeans = KMeans(n_clusters=2, n_init=10, random_state=0).fit(np.array([[0, 0], [0, 1], [9, 9], [9, 8]]))",
                    "def predictor(sample):\n    return int(kmeans.predict(np.array([sample]))[0] == kmeans.predict([[9, 9]])[0])")
@@ -66,7 +69,7 @@ def test_old_pins_build_relaxed_when_asked(tmp_path):
     assert "NBS2I_RELAX_PINS: numpy==1.15 (model.ipynb cell 1) installed as numpy>=1.15" in log
     meta = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
     relaxed = {r["name"]: r for r in meta["relaxed_pins"]}
-    assert relaxed["scikit-learn"]["pinned"] == "==0.19.2" and relaxed["scikit-learn"]["installed_as"] == ">=0.19.2"
+    assert relaxed["scikit-learn"]["pinned"] == "~=0.19.2" and relaxed["scikit-learn"]["installed_as"] == ">=0.19.2"
     assert int(relaxed["numpy"]["installed"].split(".")[0]) >= 2
     assert f"numpy=={relaxed['numpy']['installed']}" in meta["packages"]
     with Service(tmp_path / "out", workers=1) as svc:

@@ -143,6 +143,20 @@ def test_relaxed_pins_become_lower_bounds():
                                                                 ("scikit-learn", "==0.19.2", ">=0.19.2")]
 
 
+def test_series_pins_are_relaxed_too():
+    from nbs2i import specifiers
+    from nbs2i.requirements import make
+
+    # what handson-ml2's requirements.txt (2021) and conda's `numpy=1.19` say
+    reqs, relaxed = specifiers.relax([make("numpy~=1.19.5", "requirements.txt"), make("pandas==1.3.*", "environment.yml"),
+                                      make("scipy!=1.7.0,>=1.5", "requirements.txt")])
+    assert [r.text for r in reqs] == ["numpy>=1.19.5", "pandas>=1.3", "scipy!=1.7.0,>=1.5"]
+    assert [(r.name, r.pinned, r.relaxed) for r in relaxed] == [("numpy", "~=1.19.5", ">=1.19.5"),
+                                                                ("pandas", "==1.3.*", ">=1.3")]
+    assert [specifiers.has_pin(t) for t in ("a~=1.0", "a==1.*", "a===1.0", "a>=1", "a!=1.0", "a")] == [
+        True, True, True, False, False, False]
+
+
 def test_requirements_are_inferred_only_when_nothing_is_declared(tmp_path, capsys):
     (tmp_path / "features.py").write_text("")
     found = collect(tmp_path, "import numpy as np\nimport os, json\nfrom sklearn.cluster import KMeans",
