@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--notebook", help="notebook file in SOURCE (default: NBS2I_NOTEBOOK, or the only one)")
     build.add_argument("--timeout", type=float, help="seconds the notebook may run (default: NBS2I_TIMEOUT or 3600)")
     build.add_argument("--model-name", help="name served and recorded (default: NBS2I_MODEL_NAME or the notebook's stem)")
+    build.add_argument("--notebook-requirements-only", dest="repository_requirements", action="store_false",
+                       default=None, help="read only the notebook's own requirements, not the repository's "
+                                          "requirements.txt and the like (default: NBS2I_REPOSITORY_REQUIREMENTS)")
     build.add_argument("--relax-pins", action="store_true", default=None,
                        help="install every pin (==V, ==V.*, ~=V) as a lower bound (>=V), for notebooks pinned to versions "
                             "older than the build's Python (default: NBS2I_RELAX_PINS)")
@@ -70,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
 
     reqs = sub.add_parser("requirements", help="print a notebook's merged requirements, one per line")
     reqs.add_argument("notebook", help="a .ipynb file, or a checkout holding one (NBS2I_NOTEBOOK picks among several)")
+    reqs.add_argument("--notebook-requirements-only", dest="repository_requirements", action="store_false",
+                      default=None, help="leave out the repository's files (default: NBS2I_REPOSITORY_REQUIREMENTS)")
     return parser
 
 
@@ -80,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             overrides = {k: v for k, v in (("notebook", args.notebook), ("timeout", args.timeout),
                                            ("model_name", args.model_name), ("relax_pins", args.relax_pins),
-                                           ("installer", args.installer))
+                                           ("installer", args.installer),
+                                           ("repository_requirements", args.repository_requirements))
                          if v is not None}
             from . import pipeline
 
@@ -112,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "requirements":
             from . import pipeline, source
 
+            if args.repository_requirements is not None:
+                config = dataclasses.replace(config, repository_requirements=args.repository_requirements)
             for req in pipeline.read_requirements(source.locate(args.notebook, config.notebook), config):
                 print(req.text)
     except (BuildError, ConfigError) as exc:

@@ -1,8 +1,9 @@
 """Pass 1, whole: every requirement a build installs, from every place it may be declared.
 
-The notebook (its `requirements` literal and install lines), then the repository's files
-beside the notebook, else at SOURCE's root: requirements.txt (pip's format), or a lock
-file that pins everything, or Pipfile / pyproject.toml / environment.yml dependencies. All
+The notebook (its `requirements` literal and install lines), then (unless
+NBS2I_REPOSITORY_REQUIREMENTS=0) the repository's files beside the notebook, else at
+SOURCE's root: requirements.txt (pip's format), or a lock file that pins everything, or
+Pipfile / pyproject.toml / environment.yml dependencies. All
 mentions of a package merge into one (specifiers.py). A notebook that declares nothing
 gets requirements inferred from its imports (imports.py).
 """
@@ -33,22 +34,30 @@ class Declared:
     indexes: reqfile.Indexes = field(default_factory=reqfile.Indexes)
     inferred: list[str] = field(default_factory=list)   # names inferred from imports, when nothing was declared
     locked_by: str | None = None                        # the lock file that pinned everything, if any
+    files: list[str] = field(default_factory=list)      # the repository's files read (requirements.txt ...)
 
 
-def collect(source: Source, nb: nbformat.NotebookNode) -> Declared:
-    """All requirements of the notebook at source, merged, in declaration order."""
+def collect(source: Source, nb: nbformat.NotebookNode, repository_files: bool = True) -> Declared:
+    """All requirements of the notebook at source, merged, in declaration order.
+
+    repository_files=False (NBS2I_REPOSITORY_REQUIREMENTS=0): the notebook's own declarations
+    only, for a repository whose files list what every one of its notebooks needs."""
     found: list[Requirement] = []
     files = reqfile.ReqFile()
     for entry in from_notebook(nb, source.notebook):
         found += [entry] if isinstance(entry, Requirement) else _from_pip_args(entry[1], entry[0], source.directory, files)
     folder = next((d for d in (source.directory, source.root) if projectfiles.any_in(d)), None)
+    if folder and not repository_files:
+        print(f"---> NBS2I_REPOSITORY_REQUIREMENTS=0: {', '.join(n for n in projectfiles.FILES if (folder / n).is_file())} "
+              f"in {folder} not read; the notebook's own requirements only", file=sys.stderr, flush=True)
+        folder = None
     project = projectfiles.read(folder) if folder else projectfiles.Project()
     if project.requirements_txt:
         reqfile.read(project.requirements_txt, files)
     found += files.requirements + project.requirements
     named = {r.name for r in found}
     found += [c for c in files.constraints if c.name in named]  # `-c` narrows what is asked for, as in pip
-    declared = Declared([], files.indexes, locked_by=project.locked_by)
+    declared = Declared([], files.indexes, locked_by=project.locked_by, files=project.read)
     if project.locked_by:
         found = _check_against_lock(found, project.requirements, project.locked_by)
     if not found:

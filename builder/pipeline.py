@@ -19,7 +19,7 @@ from nbs2i_service.config import Config
 from . import cells as cells_mod
 from . import (convert, declared, environments, execute, metadata, requirements, serving, smoke, source, specifiers,
                venv)
-from .errors import BuildError, SmokeTestError
+from .errors import BuildError, RequirementsError, SmokeTestError
 
 SMOKE_TIMEOUT_S = 300
 MAX_ADDED_FOR_SERVING = 8  # packages the smoke test may add to the served environment, one at a time
@@ -42,7 +42,7 @@ def read_requirements(src: source.Source, config: Config) -> list[requirements.R
     """Pass 1 alone (`nbs2i requirements`): nothing of the notebook runs."""
     nb = source.read(src)
     cells_mod.check_syntax(cells_mod.code_cells(nb), src.notebook)
-    return _requirements(declared.collect(src, nb), config)[0]
+    return _requirements(declared.collect(src, nb, config.repository_requirements), config)[0]
 
 
 def _requirements(found: declared.Declared, config: Config) -> tuple[list[requirements.Requirement], list]:
@@ -71,7 +71,7 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     nb = source.read(src)
     cells = cells_mod.code_cells(nb)
     cells_mod.check_syntax(cells, src.notebook)
-    found = declared.collect(src, nb)
+    found = declared.collect(src, nb, config.repository_requirements)
     reqs, relaxed = _requirements(found, config)
     config = environments.with_indexes(config, found.indexes)
 
@@ -82,14 +82,23 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         shutil.rmtree(model_dir)
     model_dir.mkdir()
     seconds, mark = {}, time.monotonic()
-    with environments.build_environment(reqs, paths["service"], config) as env:
-        seconds["build_environment"], mark = _since(mark)
-        report = _run_notebook(nb, cells, src, env, model_dir, config)
-        _, build_packages = venv.describe(env)
-        seconds["notebook"], mark = _since(mark)
-        needs = _serving_needs(env, model_dir, report, config)
-        build_size = serving.size(env)
-        seconds["serving_analysis"], mark = _since(mark)
+    try:
+        with environments.build_environment(reqs, paths["service"], config) as env:
+            seconds["build_environment"], mark = _since(mark)
+            report = _run_notebook(nb, cells, src, env, model_dir, config)
+            _, build_packages = venv.describe(env)
+            seconds["notebook"], mark = _since(mark)
+            needs = _serving_needs(env, model_dir, report, config)
+            build_size = serving.size(env)
+            seconds["serving_analysis"], mark = _since(mark)
+    except RequirementsError as exc:
+        if not found.files:
+            raise
+        raise RequirementsError(
+            f"{exc}\n  Some of these come from the repository's {' and '.join(found.files)}, which may list what "
+            "every notebook of the repository needs. To install only what this notebook declares (its "
+            "`requirements`, its install lines, else its imports), set NBS2I_REPOSITORY_REQUIREMENTS=0 "
+            "(--notebook-requirements-only).") from None
     specs = needs.served if needs else environments.served_specs(reqs)
     environments.served_environment(paths["venv"], specs, reqs, build_packages, paths["service"], config)
     seconds["served_environment"], mark = _since(mark)

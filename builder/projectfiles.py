@@ -2,8 +2,9 @@
 
 A lock file pins every version (Pipfile.lock, pylock.toml, uv.lock: the first found, in
 that order); without one, Pipfile, pyproject.toml ([project] dependencies) and conda's
-environment.yml declare requirements. requirements.txt is read by reqfile.py. All are
-looked for in one folder: the notebook's, else SOURCE's root.
+environment.yml declare requirements (environment.yml only when no requirements.txt is beside
+it: the two then describe one environment, for conda and for pip). requirements.txt is read by
+reqfile.py. All are looked for in one folder: the notebook's, else SOURCE's root.
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ class Project:
     requirements: list[Requirement] = field(default_factory=list)
     requirements_txt: Path | None = None
     locked_by: str | None = None
+    read: list[str] = field(default_factory=list)  # the files read, by name
 
 
 def any_in(folder: Path) -> bool:
@@ -64,15 +66,25 @@ def read(folder: Path) -> Project:
     project = Project()
     if (folder / "requirements.txt").is_file():
         project.requirements_txt = folder / "requirements.txt"
+        project.read.append("requirements.txt")
     lock = next((name for name in LOCKS if (folder / name).is_file()), None)
     if lock:
         project.locked_by = lock
+        project.read.append(lock)
         project.requirements = _READERS[lock](folder / lock)
         _log(f"{lock} pins every version: {len(project.requirements)} packages")
         return project
     for name in DECLARING:
-        if (folder / name).is_file():
-            project.requirements += _READERS[name](folder / name)
+        if not (folder / name).is_file():
+            continue
+        if name.startswith("environment.") and project.requirements_txt is not None:
+            # One environment written twice, for conda users and for pip users (repo2docker reads one
+            # of the two as well); pip's own file, with PyPI's names, is the one for a pip install.
+            _log(f"{name} not read: requirements.txt beside it describes the same environment for pip, "
+                 "which installs here")
+            continue
+        project.requirements += _READERS[name](folder / name)
+        project.read.append(name)
     return project
 
 

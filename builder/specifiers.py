@@ -76,6 +76,26 @@ def _pin(spec: Specifier) -> Version | None:
     return None
 
 
+def _bounds(spec: Specifier) -> tuple[list, list]:
+    """The lower and upper bounds [(version, inclusive)] one specifier sets; a series (`~=1.4.0`,
+    `==1.3.*`) is the range it stands for: [1.4.0, 1.5.dev0) and [1.3.dev0, 1.4.dev0)."""
+    op, text = spec.operator, spec.version
+    try:
+        if op in (">", ">="):
+            return [(Version(text), op == ">=")], []
+        if op in ("<", "<="):
+            return [], [(Version(text), op == "<=")]
+        if op == "~=" or (op == "==" and text.endswith(".*")):
+            base = Version(text.removesuffix(".*"))
+            release = base.release[:-1] if op == "~=" else base.release
+            following = ".".join(map(str, release[:-1] + (release[-1] + 1,)))
+            start = base if op == "~=" else Version(f"{text.removesuffix('.*')}.dev0")
+            return [(start, True)], [(Version(f"{following}.dev0"), False)]
+    except InvalidVersion:
+        pass
+    return [], []
+
+
 def _disjoint(a: SpecifierSet, b: SpecifierSet) -> bool:
     """True only when no version can satisfy both: a pin outside the other, or crossed bounds."""
     for one, other in ((a, b), (b, a)):
@@ -83,8 +103,11 @@ def _disjoint(a: SpecifierSet, b: SpecifierSet) -> bool:
             version = _pin(spec)
             if version is not None and not other.contains(version, prereleases=True):
                 return True
-    lower = [(Version(s.version), s.operator == ">=") for s in list(a) + list(b) if s.operator in (">", ">=")]
-    upper = [(Version(s.version), s.operator == "<=") for s in list(a) + list(b) if s.operator in ("<", "<=")]
+    lower, upper = [], []
+    for spec in list(a) + list(b):
+        low, high = _bounds(spec)
+        lower += low
+        upper += high
     if lower and upper:
         (low, low_in), (high, high_in) = max(lower), min(upper)
         return low > high or (low == high and not (low_in and high_in))

@@ -33,6 +33,7 @@ class Config:
     find_links: tuple[str, ...] = ()
     cert_file: str | None = None
     relax_pins: bool = False
+    repository_requirements: bool = True
     minimal_env: bool = True
     serve_requirements: tuple[str, ...] = ()
     # build and serve
@@ -157,6 +158,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         find_links=_split(env.get("PIP_FIND_LINKS")),
         cert_file=env.get("PIP_CERT", "").strip() or env.get("SSL_CERT_FILE", "").strip() or None,
         relax_pins=_bool(env, "NBS2I_RELAX_PINS", False),
+        repository_requirements=_bool(env, "NBS2I_REPOSITORY_REQUIREMENTS", Config.repository_requirements),
         minimal_env=_bool(env, "NBS2I_MINIMAL_ENV", True),
         serve_requirements=_split(env.get("NBS2I_SERVE_REQUIREMENTS", "").replace(",", " ")),
         signing_key=key.encode("utf-8") if key else None,

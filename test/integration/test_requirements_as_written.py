@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from test.helpers import Service, build_ok, predict, request, write_notebook
+from test.helpers import Service, build_env, build_ok, nbs2i, predict, request, write_notebook
 
 import pytest
 
@@ -86,3 +86,24 @@ def test_notebook_without_requirements_gets_them_from_its_imports(tmp_path):
     assert meta["inferred_requirements"] == ["numpy", "scikit-learn"]
     with Service(tmp_path / "out", workers=1) as svc:
         assert round(request(svc.url + "/predict", 3)[2]["prediction"], 6) == 7.0
+
+
+def test_a_repository_wide_requirements_file_can_be_left_out(tmp_path):
+    # A book's repository: one requirements.txt for every chapter (one of its packages no longer
+    # installs), the same environment again as environment.yml for conda users, and a chapter
+    # notebook that declares the one package it needs.
+    src = tmp_path / "src"
+    write_notebook(src, 'requirements = ["tabulate==0.9.0"]', VERSIONS)
+    (src / "requirements.txt").write_text("six==1.16.0\nnbs2i-no-such-package-xyz~=1.0\n")
+    (src / "environment.yml").write_text("dependencies:\n  - six=1.15\n  - pip:\n    - tabulate==0.8.10\n")
+    failed = nbs2i("build", str(src), "--out", str(tmp_path / "failed"), env=build_env())
+    assert failed.returncode == 1
+    assert "environment.yml not read: requirements.txt beside it describes the same environment for pip" in failed.stderr
+    assert ("Some of these come from the repository's requirements.txt, which may list what every notebook of the "
+            "repository needs.") in failed.stderr
+    assert "set NBS2I_REPOSITORY_REQUIREMENTS=0 (--notebook-requirements-only)" in failed.stderr
+    log = build_ok(src, tmp_path / "out", "--notebook-requirements-only")
+    assert "requirements.txt, environment.yml in" in log and "not read; the notebook's own requirements only" in log
+    assert predict(tmp_path / "out", ["tabulate"]) == {"tabulate": "0.9.0"}
+    meta = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
+    assert not any(p.startswith("six==") for p in meta["packages"])

@@ -53,6 +53,7 @@ README_DEFAULTS = {"PORT": "port", "NBS2I_HOST": "host", "NBS2I_THREADS": "threa
                    "NBS2I_MAX_BATCH_INSTANCES": "max_batch_instances", "NBS2I_INFER_SCHEMA": "infer_schema",
                    "NBS2I_DEBUG": "debug", "NBS2I_ACCESS_LOG": "access_log", "NBS2I_MODE": "mode",
                    "NBS2I_INSTALLER": "installer", "NBS2I_MINIMAL_ENV": "minimal_env", "NBS2I_RELAX_PINS": "relax_pins",
+                   "NBS2I_REPOSITORY_REQUIREMENTS": "repository_requirements",
                    "NBS2I_REDIS_URL": "redis_url", "NBS2I_STREAM_GROUP": "stream_group",
                    "NBS2I_STREAM_BATCH": "stream_batch", "NBS2I_STREAM_BLOCK_MS": "stream_block_ms",
                    "NBS2I_STREAM_CLAIM_IDLE_MS": "stream_claim_idle_ms"}
@@ -93,6 +94,7 @@ EVERY_VARIABLE = [
     ("PIP_CERT", " /etc/ca.pem ", "cert_file", "/etc/ca.pem"),
     ("SSL_CERT_FILE", " /etc/ssl.pem ", "cert_file", "/etc/ssl.pem"),
     ("NBS2I_RELAX_PINS", " TRUE ", "relax_pins", True),
+    ("NBS2I_REPOSITORY_REQUIREMENTS", " 0 ", "repository_requirements", False),
     ("NBS2I_MINIMAL_ENV", " off ", "minimal_env", False),
     ("NBS2I_SERVE_REQUIREMENTS", "a,b", "serve_requirements", ("a", "b")),
     ("NBS2I_HOST", " 127.0.0.1 ", "host", "127.0.0.1"),
@@ -139,7 +141,7 @@ def test_unset_and_blank_are_the_defaults_and_the_defaults_are_these():
     assert load_config({}) == load_config(blank) == Config()
     assert Config() == Config(
         notebook=None, model_name=None, timeout=3600, installer="auto", cache_dir=None, python=None, index_url=None,
-        extra_index_urls=(), find_links=(), cert_file=None, relax_pins=False, minimal_env=True, serve_requirements=(),
+        extra_index_urls=(), find_links=(), cert_file=None, relax_pins=False, repository_requirements=True, minimal_env=True, serve_requirements=(),
         signing_key=None, host="0.0.0.0", port=8080, workers=None, threads=1, predict_timeout=60, client_timeout=30.0,
         max_batch=32, max_batch_instances=10_000, infer_schema=True, batch_wait_ms=2.0, graceful_timeout=30,
         max_request_bytes=10 * 1024 * 1024, debug=False, api_token=None, model_dir=None, access_log=True, mode="http",

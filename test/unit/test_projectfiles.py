@@ -37,6 +37,17 @@ def test_environment_yml_maps_conda_names_and_warns_on_the_rest(tmp_path, capsys
     assert project.locked_by is None
 
 
+def test_environment_yml_beside_requirements_txt_is_the_same_environment_for_conda(tmp_path, capsys):
+    # as in a book's repository: requirements.txt for pip users, environment.yml for conda users,
+    # their pins a minor version apart (Pillow~=8.4.0 and pillow=8.3)
+    (tmp_path / "environment.yml").write_text("dependencies:\n  - pillow=8.3\n  - pip:\n    - tensorflow~=2.6.0\n")
+    (tmp_path / "requirements.txt").write_text("Pillow~=8.4.0\n")
+    project = projectfiles.read(tmp_path)
+    assert (project.requirements, project.requirements_txt) == ([], tmp_path / "requirements.txt")
+    assert ("environment.yml not read: requirements.txt beside it describes the same environment for pip"
+            in capsys.readouterr().err)
+
+
 def test_pipfile_lock_pins_every_version(tmp_path):
     lock = {"_meta": {}, "default": {
         "numpy": {"hashes": ["sha256:x"], "version": "==1.26.4", "markers": "python_version >= '3.9'"},

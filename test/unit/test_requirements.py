@@ -51,10 +51,18 @@ def test_pins_that_cannot_both_hold_name_both_places(tmp_path):
 
 
 @pytest.mark.parametrize("first, second", [("==1.5.0", "==1.4.0"), ("==2.0", "<2"), (">=3", "<2"), (">2", "<=2"),
-                                           ("<1", "==1.0")])
+                                           ("<1", "==1.0"), ("==1.3.*", "~=1.4.0"), ("~=1.4", ">=2"),
+                                           ("==1.*", ">=2.0.dev0"), ("~=1.4.2", "<1.4.2")])
 def test_provably_empty_intersections_are_errors(tmp_path, first, second):
     with pytest.raises(RequirementsError, match="scikit-learn is required as .* no version satisfies both"):
         collect(tmp_path, f'requirements = ["Scikit_Learn{first}"]', f"!pip install scikit-learn{second}")
+
+
+@pytest.mark.parametrize("first, second", [("==1.4.*", "~=1.4.0"), ("~=1.4", "<1.9"), ("==1.*", ">=1.9"),
+                                           ("~=1.4.2", "<=1.4.2"), ("==1.4.*", ">=1.4.0rc1")])
+def test_series_that_overlap_merge(tmp_path, first, second):
+    (found,) = collect(tmp_path, f'requirements = ["scikit-learn{first}"]', f"!pip install scikit-learn{second}")
+    assert found.startswith("scikit-learn")
 
 
 def test_mentions_merge_into_one_requirement(tmp_path):
