@@ -114,9 +114,9 @@ def section(results: dict) -> list[str]:
               f"({'met' if overall >= GOAL else 'missed'}) |", "",
               "What survives is listed in build/mutation/survivors.txt after a run; `cd build/mutation && "
               "../../.venv/bin/mutmut show NAME` shows one. Read one by one, those left at the last count were "
-              "equivalent: a header name's case (HTTP ignores it), a Flask method list's case or absence (Flask "
-              "upper-cases it, GET is its default), a shared-memory map larger than needed, a default for a request id "
-              "that is always set.", ""]
+              "equivalent: a header or encoding name's case (HTTP and Python ignore it), a Flask method list's case "
+              "or absence (Flask upper-cases it, GET is its default), a shared-memory map larger than needed, a "
+              "default for a request id that is always set, an error code the V2 protocol's answer does not carry.", ""]
     return lines
 
 

@@ -3,9 +3,9 @@
 The notebook (its `requirements` literal and install lines), then (unless
 NBS2I_REPOSITORY_REQUIREMENTS=0) the repository's files beside the notebook, else at
 SOURCE's root: requirements.txt (pip's format), or a lock file that pins everything, or
-Pipfile / pyproject.toml / environment.yml dependencies. All
-mentions of a package merge into one (specifiers.py). A notebook that declares nothing
-gets requirements inferred from its imports (imports.py).
+Pipfile / pyproject.toml / environment.yml dependencies. All mentions of a package merge
+into one (specifiers.py). A notebook that declares nothing gets requirements inferred from
+its imports (imports.py).
 """
 from __future__ import annotations
 

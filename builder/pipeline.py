@@ -92,7 +92,7 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
             build_size = serving.size(env)
             seconds["serving_analysis"], mark = _since(mark)
     except RequirementsError as exc:
-        if not found.files:
+        if not found.files or "failed installing the requirements" not in str(exc):
             raise
         raise RequirementsError(
             f"{exc}\n  Some of these come from the repository's {' and '.join(found.files)}, which may list what "

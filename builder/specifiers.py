@@ -97,7 +97,8 @@ def _bounds(spec: Specifier) -> tuple[list, list]:
 
 
 def _disjoint(a: SpecifierSet, b: SpecifierSet) -> bool:
-    """True only when no version can satisfy both: a pin outside the other, or crossed bounds."""
+    """True only when no version can satisfy both: a pin outside the other, or crossed bounds
+    (a series, `~=V` or `==V.*`, counted as the range it stands for)."""
     for one, other in ((a, b), (b, a)):
         for spec in one:
             version = _pin(spec)
