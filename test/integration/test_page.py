@@ -96,7 +96,8 @@ def test_page_shows_the_figures_form_history_and_metrics(kmeans_out, browser, tm
         rect = figure.rect
         box = tuple(int(v * ratio) for v in (rect["x"], rect["y"], rect["x"] + rect["width"], rect["y"] + rect["height"]))
         region = shot.crop(box)
-        pixels = list(region.getdata())
+        raw = region.tobytes()  # RGB, 3 bytes a pixel
+        pixels = [tuple(raw[i:i + 3]) for i in range(0, len(raw), 3)]
         assert region.width > 200 and region.height > 150, rect
         inked = sum(1 for p in pixels if sum(p) < 600) / len(pixels)
         colours = {tuple(v // 32 for v in p) for p in pixels}
