@@ -181,14 +181,18 @@ def model_metadata(name: str, metadata: Mapping[str, Any], schema: Any = None) -
     """Inputs as the model takes them: the properties of an object sample schema (given or
     derived from the example), else one input shaped like the example."""
     example = metadata.get("example")
-    properties = schema.get("properties") if isinstance(schema, dict) else None
+    schema = schema if isinstance(schema, dict) else {}
+    properties = schema.get("properties")
+    # the type the schema checks elements against wins over the example's: [5, 2] checked as numbers is FP64
+    items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
     if properties:
         inputs = [{"name": key, "datatype": _JSON_TYPES.get(prop.get("type") if isinstance(prop, dict) else "", "BYTES"),
                    "shape": [-1]} for key, prop in properties.items()]
     elif isinstance(example, list) and example and all(_number(v) for v in example):
-        inputs = [{"name": "input", "datatype": _datatype(example), "shape": [-1, len(example)]}]
+        inputs = [{"name": "input", "datatype": _JSON_TYPES.get(items.get("type"), _datatype(example)),
+                   "shape": [-1, len(example)]}]
     elif _number(example):
-        inputs = [{"name": "input", "datatype": _datatype([example]), "shape": [-1]}]
+        inputs = [{"name": "input", "datatype": _JSON_TYPES.get(schema.get("type"), _datatype([example])), "shape": [-1]}]
     else:
         inputs = [{"name": "input", "datatype": "BYTES", "shape": [-1], "parameters": {"content_type": "application/json"}}]
     return {"name": name, "versions": [str(metadata.get("build_id", "1"))], "platform": "nbs2i",

@@ -292,3 +292,24 @@ def test_the_debug_traceback_is_pythons_own_text():
     body = client({"NBS2I_DEBUG": "1"}).post("/predict", json={"x": 1, "boom": True}, headers=RID).get_json()
     lines = body["error"]["details"]["traceback"].splitlines()
     assert lines[0] == "Traceback (most recent call last):" and lines[1].startswith('  File "')
+
+
+@pytest.mark.parametrize("meta, infer, datatype", [
+    ({"example": [5, 2]}, True, "FP64"),  # the derived schema checks numbers: floats are welcome
+    ({"example": [5, 2]}, False, "INT64"),  # nothing checks: the example's own type
+    ({"example": [5, 2], "input_schema": {"type": "array", "items": {"type": "integer"}}}, True, "INT64"),
+    ({"example": [0.5, 2]}, False, "FP64"),
+])
+def test_v2_metadata_announces_the_type_samples_are_checked_against(meta, infer, datatype):
+    m = Model({"predictor": sum}, {"model_name": "m", **meta}, infer_schema=infer)
+    c = serve(create_app(m, load_config({})))
+    assert c.get("/v2/models/m").get_json()["inputs"] == [{"name": "input", "datatype": datatype, "shape": [-1, 2]}]
+    r = c.post("/v2/models/m/infer", json={"inputs": [{"name": "input", "shape": [1, 2], "datatype": datatype,
+                                                       "data": [1.5, 2] if datatype == "FP64" else [1, 2]}]})
+    assert r.status_code == 200, r.get_json()
+
+
+def test_v2_metadata_of_a_single_number():
+    m = Model({"predictor": abs}, {"model_name": "m", "example": 3}, infer_schema=True)
+    assert serve(create_app(m, load_config({}))).get("/v2/models/m").get_json()["inputs"] == [
+        {"name": "input", "datatype": "FP64", "shape": [-1]}]
