@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument("out", help="a build output")
 
     reqs = sub.add_parser("requirements", help="print a notebook's merged requirements, one per line")
-    reqs.add_argument("notebook", help="a .ipynb file, or a checkout holding one (NBS2I_NOTEBOOK picks among several)")
+    reqs.add_argument("source", help="a .ipynb file, or a checkout holding one (--notebook picks among several)")
+    reqs.add_argument("--notebook", help="notebook file in the checkout, as for build (default: NBS2I_NOTEBOOK)")
     reqs.add_argument("--notebook-requirements-only", dest="repository_requirements", action="store_false",
                       default=None, help="leave out the repository's files (default: NBS2I_REPOSITORY_REQUIREMENTS)")
     return parser
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.repository_requirements is not None:
                 config = dataclasses.replace(config, repository_requirements=args.repository_requirements)
-            for req in pipeline.read_requirements(source.locate(args.notebook, config.notebook), config):
+            for req in pipeline.read_requirements(source.locate(args.source, args.notebook or config.notebook), config):
                 print(req.text)
     except (BuildError, ConfigError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
