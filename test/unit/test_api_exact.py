@@ -189,7 +189,7 @@ def test_openapi_follows_infer_schema():
     assert no_schema({"NBS2I_INFER_SCHEMA": "0"})["Sample"] == {"description": "One sample: the JSON the predictor takes."}
 
 
-def _v2(path="/v2/models/doubler/infer", **extra):
+def _v2(**extra):
     return {"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [1, 2]}], **extra}
 
 
