@@ -26,12 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("source", help="a checkout (the notebook at its top, or --notebook) or a .ipynb file")
     build.add_argument("--out", required=True, help="output folder: OUT/venv, OUT/model, OUT/service")
     build.add_argument("--installer", choices=("auto", "uv", "pip"), help="package installer (default: NBS2I_INSTALLER or auto)")
-    build.add_argument("--notebook", help="notebook file in SOURCE (default: NBS2I_NOTEBOOK, or the only one)")
+    _notebook_options(build)
     build.add_argument("--timeout", type=float, help="seconds the notebook may run (default: NBS2I_TIMEOUT or 3600)")
     build.add_argument("--model-name", help="name served and recorded (default: NBS2I_MODEL_NAME or the notebook's stem)")
-    build.add_argument("--notebook-requirements-only", dest="repository_requirements", action="store_false",
-                       default=None, help="read only the notebook's own requirements, not the repository's "
-                                          "requirements.txt and the like (default: NBS2I_REPOSITORY_REQUIREMENTS)")
     build.add_argument("--relax-pins", action="store_true", default=None,
                        help="install every pin (==V, ==V.*, ~=V) as a lower bound (>=V), for notebooks pinned to versions "
                             "older than the build's Python (default: NBS2I_RELAX_PINS)")
@@ -73,25 +70,32 @@ def _parser() -> argparse.ArgumentParser:
 
     reqs = sub.add_parser("requirements", help="print a notebook's merged requirements, one per line")
     reqs.add_argument("source", help="a .ipynb file, or a checkout holding one (--notebook picks among several)")
-    reqs.add_argument("--notebook", help="notebook file in the checkout, as for build (default: NBS2I_NOTEBOOK)")
-    reqs.add_argument("--notebook-requirements-only", dest="repository_requirements", action="store_false",
-                      default=None, help="leave out the repository's files (default: NBS2I_REPOSITORY_REQUIREMENTS)")
+    _notebook_options(reqs)
     return parser
+
+
+def _notebook_options(parser: argparse.ArgumentParser) -> None:
+    """Which notebook, and whose requirements: the same for build and requirements."""
+    parser.add_argument("--notebook", help="notebook file in SOURCE (default: NBS2I_NOTEBOOK, or the only one)")
+    parser.add_argument("--notebook-requirements-only", dest="repository_requirements", action="store_false",
+                        default=None, help="read only the notebook's own requirements, not the repository's "
+                                           "requirements.txt and the like (default: NBS2I_REPOSITORY_REQUIREMENTS)")
+
+
+# options of build and requirements that set the Config field of the same name
+_CONFIG_OPTIONS = ("notebook", "timeout", "model_name", "relax_pins", "installer", "repository_requirements")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = load_config()
+        overrides = {k: v for k in _CONFIG_OPTIONS if (v := getattr(args, k, None)) is not None}
+        config = dataclasses.replace(config, **overrides)  # options win over their variables
         if args.command == "build":
-            overrides = {k: v for k, v in (("notebook", args.notebook), ("timeout", args.timeout),
-                                           ("model_name", args.model_name), ("relax_pins", args.relax_pins),
-                                           ("installer", args.installer),
-                                           ("repository_requirements", args.repository_requirements))
-                         if v is not None}
             from . import pipeline
 
-            pipeline.build(args.source, Path(args.out), dataclasses.replace(config, **overrides))
+            pipeline.build(args.source, Path(args.out), config)
         elif args.command == "serve":
             serve.exec_service(Path(args.out), args.port, args.workers, args.host)
         elif args.command == "score" and args.merge:
@@ -119,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "requirements":
             from . import pipeline, source
 
-            if args.repository_requirements is not None:
-                config = dataclasses.replace(config, repository_requirements=args.repository_requirements)
-            for req in pipeline.read_requirements(source.locate(args.source, args.notebook or config.notebook), config):
+            for req in pipeline.read_requirements(source.locate(args.source, config.notebook), config):
                 print(req.text)
     except (BuildError, ConfigError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

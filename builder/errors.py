@@ -14,6 +14,10 @@ class RequirementsError(BuildError):
     """The notebook's requirements are malformed, conflicting or cannot be installed."""
 
 
+class InstallError(RequirementsError):
+    """The installer could not install the notebook's requirements."""
+
+
 class NotebookError(BuildError):
     """A cell cannot be translated or compiled (magics, syntax)."""
 

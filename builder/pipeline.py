@@ -19,7 +19,7 @@ from nbs2i_service.config import Config
 from . import cells as cells_mod
 from . import (convert, declared, environments, execute, metadata, requirements, serving, smoke, source, specifiers,
                venv)
-from .errors import BuildError, RequirementsError, SmokeTestError
+from .errors import BuildError, InstallError, RequirementsError, SmokeTestError
 
 SMOKE_TIMEOUT_S = 300
 MAX_ADDED_FOR_SERVING = 8  # packages the smoke test may add to the served environment, one at a time
@@ -91,8 +91,8 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
             needs = _serving_needs(env, model_dir, report, config)
             build_size = serving.size(env)
             seconds["serving_analysis"], mark = _since(mark)
-    except RequirementsError as exc:
-        if not found.files or "failed installing the requirements" not in str(exc):
+    except InstallError as exc:
+        if not found.files:
             raise
         raise RequirementsError(
             f"{exc}\n  Some of these come from the repository's {' and '.join(found.files)}, which may list what "

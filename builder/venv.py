@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nbs2i_service.config import Config
 
-from .errors import RequirementsError
+from .errors import InstallError, RequirementsError
 from . import specifiers
 from .requirements import Requirement
 
@@ -117,7 +117,8 @@ def _run(cmd: list[str], config: Config, what: str, requirements: list[Requireme
             f"\n  The notebook asked for: {origins or 'nothing'}.\n"
             "  Fix the name or version the installer names above, or point PIP_INDEX_URL / "
             "PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS at an index that has it.")
-    raise RequirementsError(f"{Path(cmd[0]).name} failed {what} (exit {result.returncode}):\n"
+    error = InstallError if requirements is not None else RequirementsError
+    raise error(f"{Path(cmd[0]).name} failed {what} (exit {result.returncode}):\n"
                             + "\n".join("    " + line for line in lines) + hint)
 
 
