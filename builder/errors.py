@@ -15,7 +15,11 @@ class RequirementsError(BuildError):
 
 
 class InstallError(RequirementsError):
-    """The installer could not install the notebook's requirements."""
+    """The installer could not install the notebook's requirements; failing: those its error names."""
+
+    def __init__(self, message: str, failing: list | None = None):
+        super().__init__(message)
+        self.failing = failing or []
 
 
 class NotebookError(BuildError):

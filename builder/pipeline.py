@@ -92,13 +92,15 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
             build_size = serving.size(env)
             seconds["serving_analysis"], mark = _since(mark)
     except InstallError as exc:
-        if not found.files:
+        # what failed, asked for by the repository's files alone (the notebook never named it)
+        theirs = [r for r in exc.failing if all(o.startswith(tuple(found.files)) for o in r.origin.split("; "))]
+        if not found.files or not theirs:
             raise
         raise RequirementsError(
-            f"{exc}\n  Some of these come from the repository's {' and '.join(found.files)}, which may list what "
-            "every notebook of the repository needs. To install only what this notebook declares (its "
-            "`requirements`, its install lines, else its imports), set NBS2I_REPOSITORY_REQUIREMENTS=0 "
-            "(--notebook-requirements-only).") from None
+            f"{exc}\n  {', '.join(r.text for r in theirs)}: asked for only by the repository's "
+            f"{' and '.join(found.files)}, which may list what every notebook of the repository needs. To install "
+            "only what this notebook declares (its `requirements`, its install lines, else its imports), set "
+            "NBS2I_REPOSITORY_REQUIREMENTS=0 (--notebook-requirements-only).") from None
     specs = needs.served if needs else environments.served_specs(reqs)
     environments.served_environment(paths["venv"], specs, reqs, build_packages, paths["service"], config)
     seconds["served_environment"], mark = _since(mark)

@@ -110,16 +110,15 @@ def _run(cmd: list[str], config: Config, what: str, requirements: list[Requireme
                 print(f"     {line.strip()}", file=sys.stderr)
         return
     lines = _error_lines(result.stdout) or result.stdout.strip().splitlines()[-OUTPUT_TAIL_LINES:]
-    hint = ""
-    if requirements is not None:
-        origins = "; ".join(f"{r.text} ({r.origin})" for r in requirements)
-        hint = _pin_hint(result.stdout, requirements, cmd) + (
-            f"\n  The notebook asked for: {origins or 'nothing'}.\n"
-            "  Fix the name or version the installer names above, or point PIP_INDEX_URL / "
-            "PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS at an index that has it.")
-    error = InstallError if requirements is not None else RequirementsError
-    raise error(f"{Path(cmd[0]).name} failed {what} (exit {result.returncode}):\n"
-                            + "\n".join("    " + line for line in lines) + hint)
+    message = f"{Path(cmd[0]).name} failed {what} (exit {result.returncode}):\n" + "\n".join("    " + line for line in lines)
+    if requirements is None:
+        raise RequirementsError(message)
+    failing = _named_in_errors(result.stdout, requirements)
+    origins = "; ".join(f"{r.text} ({r.origin})" for r in requirements)
+    raise InstallError(message + _pin_hint(failing, cmd) + (
+        f"\n  The notebook asked for: {origins or 'nothing'}.\n"
+        "  Fix the name or version the installer names above, or point PIP_INDEX_URL / "
+        "PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS at an index that has it."), failing)
 
 
 def _error_lines(output: str) -> list[str]:
@@ -130,11 +129,15 @@ def _error_lines(output: str) -> list[str]:
     return keep[:OUTPUT_TAIL_LINES]
 
 
-def _pin_hint(output: str, requirements: list[Requirement], cmd: list[str]) -> str:
-    """Exact pins the installer's error names: they may predate the build's Python."""
+def _named_in_errors(output: str, requirements: list[Requirement]) -> list[Requirement]:
+    """The requirements the installer's error lines name."""
     failing = "\n".join(_error_lines(output)).lower().replace("_", "-")
-    pinned = [r for r in requirements if not r.url and r.name in failing
-              and specifiers.has_pin(r.text)]
+    return [r for r in requirements if not r.url and r.name in failing]
+
+
+def _pin_hint(failing: list[Requirement], cmd: list[str]) -> str:
+    """Pins among the requirements the installer's error names: they may predate the build's Python."""
+    pinned = [r for r in failing if specifiers.has_pin(r.text)]
     if not pinned:
         return ""
     python = Path(cmd[cmd.index("--python") + 1]) if "--python" in cmd else Path(cmd[0])

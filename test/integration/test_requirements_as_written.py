@@ -99,9 +99,16 @@ def test_a_repository_wide_requirements_file_can_be_left_out(tmp_path):
     failed = nbs2i("build", str(src), "--out", str(tmp_path / "failed"), env=build_env())
     assert failed.returncode == 1
     assert "environment.yml not read: requirements.txt beside it describes the same environment for pip" in failed.stderr
-    assert ("Some of these come from the repository's requirements.txt, which may list what every notebook of the "
-            "repository needs.") in failed.stderr
+    assert ("nbs2i-no-such-package-xyz~=1.0: asked for only by the repository's requirements.txt, which may list "
+            "what every notebook of the repository needs.") in failed.stderr
     assert "set NBS2I_REPOSITORY_REQUIREMENTS=0 (--notebook-requirements-only)" in failed.stderr
+    # what the notebook itself asks for failing: leaving the repository's files out would not help
+    ours = tmp_path / "ours"
+    write_notebook(ours, 'requirements = ["nbs2i-no-such-package-abc"]', VERSIONS)
+    (ours / "requirements.txt").write_text("six==1.16.0\n")
+    failed = nbs2i("build", str(ours), "--out", str(tmp_path / "failed-ours"), env=build_env())
+    assert failed.returncode == 1 and "nbs2i-no-such-package-abc" in failed.stderr
+    assert "NBS2I_REPOSITORY_REQUIREMENTS" not in failed.stderr
     log = build_ok(src, tmp_path / "out", "--notebook-requirements-only")
     assert "requirements.txt, environment.yml in" in log and "not read; the notebook's own requirements only" in log
     assert predict(tmp_path / "out", ["tabulate"]) == {"tabulate": "0.9.0"}
