@@ -17,6 +17,11 @@ from IPython.core.inputtransformer2 import TransformerManager
 from .errors import NotebookError
 
 EXCERPT_LINES = 6  # long cells are cut to their first and last lines, as nbclient does
+# The names notebooks give the usual imports: a NameError for one of them says which import is missing.
+CONVENTIONAL = {"np": "import numpy as np", "pd": "import pandas as pd", "plt": "import matplotlib.pyplot as plt",
+                "sns": "import seaborn as sns", "mpl": "import matplotlib as mpl", "tf": "import tensorflow as tf",
+                "sm": "import statsmodels.api as sm", "px": "import plotly.express as px",
+                "go": "import plotly.graph_objects as go"}
 
 
 @dataclass
@@ -41,7 +46,7 @@ def code_cells(nb: nbformat.NotebookNode) -> list[Cell]:
 
 def excerpt(source: str, max_lines: int = EXCERPT_LINES) -> str:
     """The cell's source, cut to its first and last lines when long, indented for a message."""
-    lines = source.rstrip("\n").split("\n")
+    lines = source.strip("\n").split("\n")
     if len(lines) > max_lines:
         head, tail = lines[: max_lines - 2], lines[-1:]
         lines = head + [f"... ({len(lines) - len(head) - len(tail)} more lines)"] + tail
@@ -66,3 +71,40 @@ def parse(cell: Cell, notebook: Path) -> ast.Module:
 def check_syntax(cells: list[Cell], notebook: Path) -> None:
     for cell in cells:
         parse(cell, notebook)
+
+
+def binding(cells: list[Cell], name: str) -> tuple[Cell, str] | None:
+    """The first cell that binds name at its top level (import, assignment, def, class, for or with
+    target: what a later cell could use), and the first line of that statement."""
+    for cell in cells:
+        try:
+            tree = ast.parse(cell.python)
+        except SyntaxError:
+            continue
+        for node in _top_level(tree.body):
+            if name in _bound(node):
+                return cell, cell.python.splitlines()[node.lineno - 1].strip()
+    return None
+
+
+def _top_level(body: list[ast.stmt]):
+    """Statements run at the cell's top level, into if/for/while/with/try blocks, not into functions or classes."""
+    for node in body:
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody"):
+                yield from _top_level(getattr(node, field, []) or [])
+            for handler in getattr(node, "handlers", []) or []:
+                yield from _top_level(handler.body)
+
+
+def _bound(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    targets = {ast.Assign: lambda n: n.targets, ast.AnnAssign: lambda n: [n.target], ast.AugAssign: lambda n: [n.target],
+               ast.For: lambda n: [n.target], ast.AsyncFor: lambda n: [n.target],
+               ast.With: lambda n: [i.optional_vars for i in n.items if i.optional_vars is not None]}
+    found = targets.get(type(node))
+    return {n.id for t in (found(node) if found else []) for n in ast.walk(t) if isinstance(n, ast.Name)}

@@ -2,9 +2,10 @@
 
 The build environment is the notebook's requirements plus IPython, as a Jupyter kernel's
 environment would be; it is temporary and never part of OUT. The served environment
-(OUT/venv) holds what the model uses (serving.py) and the service's packages, pinned to
-the versions the notebook ran with, and no notebook tooling. Both install from one package
-cache, so the second costs links, not downloads.
+(OUT/venv) holds what the model uses (serving.py), pinned to the versions the notebook ran
+with, and the service's packages resolved around those; no notebook tooling. The service's
+packages never enter the build environment, so the notebook's own pins cannot clash with
+them there. Both install from one package cache, so the second costs links, not downloads.
 """
 from __future__ import annotations
 
@@ -19,19 +20,28 @@ from nbs2i_service.config import Config
 from packaging.requirements import Requirement as Pep508
 from packaging.utils import canonicalize_name
 
-from . import venv
+from . import imports, venv
+from .errors import InstallError
 from .reqfile import Indexes
-from .requirements import Requirement, install_args
+from .requirements import Requirement, install_args, make
 
-# What the service imports at run time (service_skeleton/); nothing from Jupyter.
-# gevent: the default worker (nbs2i_service/worker.py); threadpoolctl: thread pools across fork
-# (nbs2i_service/threads.py); redis: the stream worker (NBS2I_MODE=stream).
-SERVICE_REQUIREMENTS = ("cloudpickle>=3", "flask>=3,<4", "gunicorn[gevent]>=23", "threadpoolctl>=3",
+# What the service imports at run time (service_skeleton/); nothing from Jupyter. It goes into
+# the served environment only, resolved around the model's own pins, so the floors are the
+# oldest releases the service works with. gevent: the default worker (nbs2i_service/worker.py);
+# threadpoolctl: thread pools across fork (nbs2i_service/threads.py; threadpool_limits(limits=)
+# since 2.0); redis: the stream worker (NBS2I_MODE=stream); cloudpickle 2.2: Python 3.11's code objects.
+SERVICE_REQUIREMENTS = ("cloudpickle>=2.2", "flask>=3,<4", "gunicorn[gevent]>=23", "threadpoolctl>=2",
                         "orjson>=3.9", "jsonschema>=4.18", "fastjsonschema>=2.19", "redis>=5")
-# What runs the cells: IPython 8, because 9 removed what many notebooks still import
-# (`from IPython.display import set_matplotlib_formats`); a notebook that asks for an
-# ipython of its own gets that one. nbformat: `%run other.ipynb` reads notebooks with it.
-BUILD_REQUIREMENTS = ("ipython>=8.18,<9", "nbformat>=5.9")
+# What runs the cells and saves the model, and nothing else of nbs2i's: a repository's own pins
+# (a web app's Flask==1.1.2 in requirements.txt) never meet the service's in the build
+# environment. IPython 8, because 9 removed what many notebooks still import
+# (`from IPython.display import set_matplotlib_formats`); nbformat: `%run other.ipynb` reads
+# notebooks with it; cloudpickle: the runner saves predictor with it (2.2: Python 3.11's code
+# objects); ipywidgets: every Jupyter install has it, and `from tqdm.notebook import tqdm`
+# fails without it ("IProgress not found"). Floors as low as the runner allows, so that
+# NBS2I_RELAX_PINS' era (nearest.py) can take them as of 2022; else they are the newest.
+# A notebook that names one gets its own.
+BUILD_REQUIREMENTS = ("ipython>=8,<9", "nbformat>=5", "cloudpickle>=2.2", "ipywidgets>=7")
 # Notebook tooling: kept out of the served environment even when a notebook names it.
 TOOLING = frozenset({"ipython", "ipykernel", "ipywidgets", "jupyter", "jupyterlab", "notebook", "nbconvert",
                      "nbformat", "nbclient", "jupyter-client", "jupyter-core", "jupyter-server", "voila"})
@@ -42,10 +52,14 @@ def _log(message: str) -> None:
 
 
 def build_specs(requirements: list[Requirement]) -> list[str]:
-    """The build environment: the notebook's requirements, the service's, and IPython unless named."""
+    """The build environment: the notebook's requirements, and what runs them (IPython ...) unless named."""
+    return install_args(requirements) + _ours(requirements)
+
+
+def _ours(requirements: list[Requirement]) -> list[str]:
+    """BUILD_REQUIREMENTS the notebook does not name itself."""
     named = {r.name for r in requirements}
-    extra = [s for s in BUILD_REQUIREMENTS if canonicalize_name(Pep508(s).name) not in named]
-    return install_args(requirements) + list(SERVICE_REQUIREMENTS) + extra
+    return [s for s in BUILD_REQUIREMENTS if canonicalize_name(Pep508(s).name) not in named]
 
 
 def served_specs(requirements: list[Requirement]) -> list[str]:
@@ -74,33 +88,88 @@ def with_indexes(config: Config, indexes: Indexes) -> Config:
 
 
 @contextlib.contextmanager
-def build_environment(requirements: list[Requirement], service_dir: Path, config: Config) -> Iterator[Path]:
-    """A temporary venv to run the notebook in; yields its root, removes it afterwards."""
+def build_environment(requirements: list[Requirement], service_dir: Path, config: Config,
+                      fallback: list[Requirement] | None = None,
+                      era: str | None = None) -> Iterator[tuple[Path, list[Requirement], str | None]]:
+    """A temporary venv to run the notebook in; yields its root, the requirements installed and the
+    era they were taken as of (or None); removes it afterwards. With NBS2I_RELAX_PINS (nearest.py):
+    the nearest releases and the rest as of the era; when they do not install together, fallback
+    (the pins as lower bounds) as of the era; then fallback alone."""
+    rest = f"the rest as of {era}" if era else "the rest newest"
+    attempts = [(requirements, era, f"the nearest releases with {rest}")]
+    if fallback and era:
+        attempts.append((fallback, era, f"lower bounds (>=) with {rest}"))
+    if fallback:
+        attempts.append((fallback, None, "lower bounds (>=) with the rest newest"))
     with tempfile.TemporaryDirectory(prefix="nbs2i-build-env-") as tmp:
         env = Path(tmp) / "env"
         venv.create(env, config, seed=True)
-        names = ", ".join(r.text for r in requirements) or "(none from the notebook)"
-        venv.install(env, build_specs(requirements), config, requirements,
-                     f"the requirements {names} into the build environment")
+        for number, (reqs, as_of, what) in enumerate(attempts, start=1):
+            try:
+                _install_build(env, reqs, config, as_of)
+                break
+            except InstallError:
+                if number == len(attempts):
+                    raise
+                _log(f"NBS2I_RELAX_PINS: {what} did not install; trying {attempts[number][2]}")
         venv.link_service(env, service_dir)
-        yield env
+        yield env, reqs, era if as_of else None
+
+
+def _install_build(env: Path, requirements: list[Requirement], config: Config, as_of: str | None) -> None:
+    names = ", ".join(r.text for r in requirements) or "(none from the notebook)"
+    venv.install(env, build_specs(requirements), config, requirements,
+                 f"the requirements {names} into the build environment", ours=_ours(requirements), as_of=as_of)
+
+
+def add_imported(env: Path, requirements: list[Requirement], imported: dict[str, str], directory: Path,
+                 config: Config, era: str | None = None) -> list[Requirement]:
+    """Packages the cells import that no declared requirement installed (a requirements.txt written
+    for a web app beside the notebook lists Flask, not the pandas the notebook trains with): the
+    well-known ones join the build environment, as they were in the Jupyter the notebook ran in.
+    Returns what was added; an unknown import is only named (a look-alike name could be anybody's)."""
+    missing = venv.missing_modules(env, sorted(imported), directory)
+    added: list[Requirement] = []
+    for module in missing:
+        name = imports.distribution(module)
+        if name is None:
+            _log(f"warning: {imported[module]} imports '{module}', which no requirement installed and which is not "
+                 "a well-known import name; that cell will fail unless the notebook installs it first")
+        elif canonicalize_name(name) not in {r.name for r in requirements + added}:
+            added.append(make(name, f"imported in {imported[module]}, not declared"))
+    if added:
+        _log("The notebook imports what its requirements do not install; adding the packages of those well-known "
+             "import names: " + ", ".join(f"{r.text} ({r.origin})" for r in added))
+        together = requirements + added
+        what = f"{', '.join(r.text for r in added)} into the build environment"
+        try:
+            venv.install(env, build_specs(together), config, together, what, ours=_ours(together), as_of=era)
+        except InstallError:
+            if era is None:
+                raise
+            _log(f"They did not install as of {era}, the era of the relaxed pins; taking them newest")
+            venv.install(env, build_specs(together), config, together, what, ours=_ours(together))
+    return added
 
 
 def served_environment(target: Path, specs: list[str], requirements: list[Requirement], pins: list[str],
                        service_dir: Path, config: Config) -> None:
-    """OUT/venv: specs (with the service's packages and NBS2I_SERVE_REQUIREMENTS), at the versions
-    the notebook ran with (pins: name==version of the build environment). Relocatable: OUT may move."""
+    """OUT/venv: specs with NBS2I_SERVE_REQUIREMENTS, held at the versions the notebook ran with (pins:
+    name==version of the build environment), and the service's packages resolved around them.
+    Relocatable: OUT may move."""
     venv.create(target, config, relocatable=True)
     extra = list(config.serve_requirements)
     install_served(target, specs + list(SERVICE_REQUIREMENTS) + extra, requirements, pins, config,
-                   f"into the served environment: {', '.join(specs + extra) or 'the service only'}")
+                   f"into the served environment: {', '.join(specs + extra) or 'nothing of the model'}, and the "
+                   "service's packages")
     venv.link_service(target, service_dir)
 
 
 def install_served(target: Path, specs: list[str], requirements: list[Requirement], pins: list[str],
                    config: Config, what: str) -> None:
-    """Install specs into the served environment, constrained to the build environment's versions."""
+    """Install specs into the served environment, constrained to pins (name==version of the build
+    environment: the versions the model ran with)."""
     with tempfile.NamedTemporaryFile("w", prefix="nbs2i-pins-", suffix=".txt") as constraints:
         constraints.write("\n".join(p for p in pins if "==" in p) + "\n")
         constraints.flush()
-        venv.install(target, specs, config, requirements, what, Path(constraints.name))
+        venv.install(target, specs, config, requirements, what, Path(constraints.name), ours=SERVICE_REQUIREMENTS)

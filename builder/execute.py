@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import imports
-from .cells import Cell, excerpt
+from .cells import CONVENTIONAL, Cell, binding, excerpt
 from .errors import ContractError, ExecutionError
 from .source import Source
 
@@ -98,7 +98,8 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
         return ExecutionError(
             f"{name}: cell {cell.index} raised {facts['exception']}\n"
             f"  The cell begins:\n{excerpt(cell.source)}\n"
-            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _missing(facts) + _shell_failures(facts) +
+            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _missing(facts) + _undefined(facts, cell, cells)
+            + _shell_failures(facts) +
             "\n  Fix the cell so the notebook runs top to bottom in a fresh kernel, then rebuild."
         )
     if kind == "no_predictor":
@@ -124,6 +125,23 @@ def _missing(facts: dict) -> str:
     """A module no requirement provides: name the package to add."""
     match = re.match(r"ModuleNotFoundError: No module named '([\w.]+)'", facts["exception"])
     return imports.missing_module_hint(match.group(1).split(".")[0]) if match else ""
+
+
+def _undefined(facts: dict, cell: Cell, cells: list[Cell]) -> str:
+    """A NameError in a notebook that ran in Jupyter: usually the cells ran there out of order, and
+    the name is bound further down; or the cell that bound it is gone."""
+    match = re.match(r"NameError: name '(\w+)' is not defined", facts["exception"])
+    if not match:
+        return ""
+    name = match.group(1)
+    later = binding([c for c in cells if c.index > cell.index], name)
+    if later and not binding([c for c in cells if c.index < cell.index], name):
+        return (f"\n  '{name}' is bound only further down, in cell {later[0].index} (`{later[1]}`): in Jupyter the cells "
+                f"ran out of order. Move that line above cell {cell.index}.")
+    if name in CONVENTIONAL and not later:
+        return (f"\n  No cell binds '{name}', the usual name of `{CONVENTIONAL[name]}`: the kernel the notebook ran in "
+                "had it from a cell since edited or deleted. Add the import to an early cell.")
+    return ""
 
 
 def _shell_failures(facts: dict) -> str:

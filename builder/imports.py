@@ -40,7 +40,8 @@ DISTRIBUTIONS = {
         "toolz", "regex", "ujson", "orjson", "msgpack", "zmq", "psutil", "sqlparse", "httpx", "aiohttp")},
 }
 # What the build environment provides for every notebook (IPython runs the cells).
-PROVIDED = {"IPython", "ipykernel", "matplotlib_inline", "traitlets", "nbformat", "cloudpickle", "nbs2i_service"}
+PROVIDED = {"IPython", "ipykernel", "matplotlib_inline", "traitlets", "nbformat", "cloudpickle", "ipywidgets",
+            "nbs2i_service"}
 
 
 def distribution(module: str) -> str | None:
@@ -48,12 +49,21 @@ def distribution(module: str) -> str | None:
     return DISTRIBUTIONS.get(module) or DISTRIBUTIONS.get(module.split(".")[0])
 
 
-def infer(nb: nbformat.NotebookNode, source: Source) -> list[str]:
-    """Distributions for a notebook that declares no requirements, from its imports."""
-    wanted, unknown = [], []
+def needed(nb: nbformat.NotebookNode, source: Source) -> dict[str, str]:
+    """Top-level modules the notebook imports that a package must provide (module -> first cell):
+    not the standard library, not what the build provides, not the repository's own modules."""
+    found: dict[str, str] = {}
     for module, origin in _imports(nb, source.notebook):
         if module in sys.stdlib_module_names or module in PROVIDED or _in_source(module, source):
             continue
+        found.setdefault(module, origin)
+    return found
+
+
+def infer(nb: nbformat.NotebookNode, source: Source) -> list[str]:
+    """Distributions for a notebook that declares no requirements, from its imports."""
+    wanted, unknown = [], []
+    for module, origin in needed(nb, source).items():
         name = distribution(module)
         if name is None:
             unknown.append(f"{module} ({origin})")

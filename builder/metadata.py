@@ -51,12 +51,17 @@ def build(source: Source, model_name: str, requirements: list[Requirement], pack
     return meta
 
 
-def requirement_facts(found: Declared, relaxed: list[Relaxed], build_packages: list[str]) -> dict:
-    """Where the requirements came from: inferred names, the lock file, pins relaxed (and what was installed)."""
+def requirement_facts(found: Declared, relaxed: list[Relaxed], build_packages: list[str],
+                      added: list[Requirement] = ()) -> dict:
+    """Where the requirements came from: inferred names, packages added for undeclared imports, the
+    lock file, pins relaxed (and what was installed)."""
     installed = {canonicalize_name(p.split("==")[0]): p.split("==", 1)[-1] for p in build_packages}
     facts: dict = {}
     if found.inferred:
         facts["inferred_requirements"] = found.inferred
+    if added:
+        facts["added_for_imports"] = [{"name": r.text, "installed": installed.get(r.name), "because": r.origin}
+                                      for r in added]
     if found.locked_by:
         facts["locked_by"] = found.locked_by
     if relaxed:

@@ -17,8 +17,8 @@ from nbs2i_service import contract, openapi
 from nbs2i_service.config import Config
 
 from . import cells as cells_mod
-from . import (convert, declared, environments, execute, metadata, requirements, serving, smoke, source, specifiers,
-               venv)
+from . import (convert, declared, environments, execute, imports, metadata, nearest, requirements, serving, smoke,
+               source, specifiers, venv)
 from .errors import BuildError, InstallError, RequirementsError, SmokeTestError
 
 SMOKE_TIMEOUT_S = 300
@@ -42,19 +42,15 @@ def read_requirements(src: source.Source, config: Config) -> list[requirements.R
     """Pass 1 alone (`nbs2i requirements`): nothing of the notebook runs."""
     nb = source.read(src)
     cells_mod.check_syntax(cells_mod.code_cells(nb), src.notebook)
-    return _requirements(declared.collect(src, nb, config.repository_requirements), config)[0]
+    return _requirements(declared.collect(src, nb, config.repository_requirements), config).requirements
 
 
-def _requirements(found: declared.Declared, config: Config) -> tuple[list[requirements.Requirement], list]:
-    """What gets installed: the declared requirements, exact pins relaxed when asked to."""
-    if not config.relax_pins:
-        _log_requirements(found.requirements)
-        return found.requirements, []
-    reqs, relaxed = specifiers.relax(found.requirements)
-    for r in relaxed:
-        log(f"NBS2I_RELAX_PINS: {r.name}{r.pinned} ({r.origin}) installed as {r.name}{r.relaxed}")
-    _log_requirements(reqs)
-    return reqs, relaxed
+def _requirements(found: declared.Declared, config: Config) -> nearest.Asked:
+    """What gets installed: the declared requirements; with NBS2I_RELAX_PINS, pins moved to their
+    nearest installable release, the rest as of their era."""
+    asked = nearest.relax(found.requirements, config) if config.relax_pins else nearest.Asked(found.requirements, [])
+    _log_requirements(asked.requirements)
+    return asked
 
 
 def _log_requirements(reqs: list[requirements.Requirement]) -> None:
@@ -72,8 +68,8 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     cells = cells_mod.code_cells(nb)
     cells_mod.check_syntax(cells, src.notebook)
     found = declared.collect(src, nb, config.repository_requirements)
-    reqs, relaxed = _requirements(found, config)
     config = environments.with_indexes(config, found.indexes)
+    asked = _requirements(found, config)
 
     out.mkdir(parents=True, exist_ok=True)
     _copy_service(paths["service"])
@@ -83,7 +79,11 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     model_dir.mkdir()
     seconds, mark = {}, time.monotonic()
     try:
-        with environments.build_environment(reqs, paths["service"], config) as env:
+        with environments.build_environment(asked.requirements, paths["service"], config, asked.floors,
+                                            asked.era) as (env, reqs, era):
+            relaxed = asked.relaxed if reqs is asked.requirements else asked.floors_relaxed
+            for_imports = environments.add_imported(env, reqs, imports.needed(nb, src), src.directory, config, era)
+            reqs = reqs + for_imports
             seconds["build_environment"], mark = _since(mark)
             report = _run_notebook(nb, cells, src, env, model_dir, config)
             _, build_packages = venv.describe(env)
@@ -92,32 +92,31 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
             build_size = serving.size(env)
             seconds["serving_analysis"], mark = _since(mark)
     except InstallError as exc:
-        # what failed, asked for by the repository's files alone (the notebook never named it)
-        theirs = [r for r in exc.failing if all(o.startswith(tuple(found.files)) for o in r.origin.split("; "))]
-        if not found.files or not theirs:
+        hints = _install_hints(exc, found, nb, config)
+        if not hints:
             raise
-        raise RequirementsError(
-            f"{exc}\n  {', '.join(r.text for r in theirs)}: asked for only by the repository's "
-            f"{' and '.join(found.files)}, which may list what every notebook of the repository needs. To install "
-            "only what this notebook declares (its `requirements`, its install lines, else its imports), set "
-            "NBS2I_REPOSITORY_REQUIREMENTS=0 (--notebook-requirements-only).") from None
+        raise RequirementsError(f"{exc}{hints}") from None
     specs = needs.served if needs else environments.served_specs(reqs)
-    environments.served_environment(paths["venv"], specs, reqs, build_packages, paths["service"], config)
+    # held at the versions the notebook ran with: what the model uses (or, with NBS2I_MINIMAL_ENV=0, all of it)
+    held = needs.served if needs else build_packages
+    environments.served_environment(paths["venv"], specs, reqs, held, paths["service"], config)
     seconds["served_environment"], mark = _since(mark)
-    if needs:
-        serving.describe(needs, build_size, serving.size(paths["venv"]))
-
     python_version, packages = venv.describe(paths["venv"])
+    if needs:
+        serving.describe(needs, build_size, len(packages), serving.size(paths["venv"]))
+
     meta = metadata.build(src, config.model_name or src.stem, reqs, packages, build_packages, python_version,
                           report, (model_dir / contract.ARTIFACT_FILE).read_bytes(), venv.installer(config),
                           config.signing_key)
     meta["build_seconds"] = seconds
-    meta.update(metadata.requirement_facts(found, relaxed, build_packages))
+    meta.update(metadata.requirement_facts(found, relaxed, build_packages, for_imports))
+    if era:
+        meta["unpinned_as_of"] = era
     if needs:
         meta.update(served_because_of_modules=needs.modules, left_out_of_serving=needs.left_out)
     _write_record(model_dir, meta, nb, report)
 
-    answer, added = _smoke_test(paths["venv"], model_dir, needs, reqs, build_packages, config)
+    answer, added = _smoke_test(paths["venv"], model_dir, needs, reqs, config)
     if added:  # the record says what OUT/venv holds now
         meta.update(packages=venv.describe(paths["venv"])[1], left_out_of_serving=needs.left_out,
                     added_by_smoke_test=added)
@@ -126,6 +125,24 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         log(f"example -> {answer[:200]}")
     log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
     return meta
+
+
+def _install_hints(exc: InstallError, found: declared.Declared, nb: nbformat.NotebookNode, config: Config) -> str:
+    """What a failed install of the build environment may owe to the notebook's age or its repository."""
+    hints = ""
+    ran = str(nb.metadata.get("language_info", {}).get("version") or "")
+    if ran and any(specifiers.has_pin(r.text) for r in exc.failing) and \
+            ran.split(".")[:2] != venv.python_version(venv.base_python(config)).split(".")[:2]:
+        hints += (f"\n  The notebook last ran on Python {ran} (its metadata says so); its pins are of that time, "
+                  "which is what NBS2I_RELAX_PINS=1 is for.")
+    # what failed, asked for by the repository's files alone (the notebook never named it)
+    theirs = [r for r in exc.failing if all(o.startswith(tuple(found.files)) for o in r.origin.split("; "))]
+    if found.files and theirs:
+        hints += (f"\n  {', '.join(r.text for r in theirs)}: asked for only by the repository's "
+                  f"{' and '.join(found.files)}, which may list what every notebook of the repository needs. To install "
+                  "only what this notebook declares (its `requirements`, its install lines, else its imports), set "
+                  "NBS2I_REPOSITORY_REQUIREMENTS=0 (--notebook-requirements-only).")
+    return hints
 
 
 def _write_record(model_dir: Path, meta: dict, nb: nbformat.NotebookNode, report: execute.Report) -> None:
@@ -141,12 +158,11 @@ def _serving_needs(env: Path, model_dir: Path, report: execute.Report, config: C
         log("NBS2I_MINIMAL_ENV=0: the served environment gets every requirement of the notebook")
         return None
     log("Finding what serving needs: the modules the model uses, loaded in a fresh process")
-    return serving.needs(serving.probe(env, model_dir, report.data), list(config.serve_requirements),
-                         list(environments.SERVICE_REQUIREMENTS))
+    return serving.needs(serving.probe(env, model_dir, report.data), list(config.serve_requirements))
 
 
 def _smoke_test(target: Path, model_dir: Path, needs: serving.Needs | None, reqs: list[requirements.Requirement],
-                pins: list[str], config: Config) -> tuple[str, list[str]]:
+                config: Config) -> tuple[str, list[str]]:
     """Load the model and answer its example in the served environment; (answer, packages added).
     A module it lacks that the build environment has (loaded lazily, or only by the example)
     joins the served environment, pinned; then the smoke test runs again."""
@@ -162,7 +178,7 @@ def _smoke_test(target: Path, model_dir: Path, needs: serving.Needs | None, reqs
                 raise
             log(f"Serving also needs {spec}: the model imported '{exc.missing}' while loading or answering its "
                 "example; adding it")
-            environments.install_served(target, [spec], reqs, pins, config, f"into the served environment: {spec}")
+            environments.install_served(target, [spec], reqs, needs.served, config, f"into the served environment: {spec}")
             serving.add(needs, spec)
             added.append(spec)
             del needs.on_demand[exc.missing]

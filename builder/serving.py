@@ -61,9 +61,11 @@ def probe(env_root: Path, model_dir: Path, data: dict) -> dict:
                          f"report it with the build log): {result.stdout[:300]!r}. Set NBS2I_MINIMAL_ENV=0 to go on.") from None
 
 
-def needs(report: dict, keep: list[str], service: list[str]) -> Needs:
-    """The served set: distributions of the used modules, what the service and NBS2I_SERVE_REQUIREMENTS
-    add, and their dependencies, at the build environment's versions; notebook tooling never."""
+def needs(report: dict, keep: list[str]) -> Needs:
+    """The served set: distributions of the used modules and of NBS2I_SERVE_REQUIREMENTS, and their
+    dependencies, at the build environment's versions; notebook tooling never. The service's own
+    packages are not in it: they are resolved around it (environments.py), so a version the
+    notebook happened to have (a web app's Flask) never binds the service."""
     dists = {canonicalize_name(name): (name, facts) for name, facts in report["distributions"].items()}
     by_module: dict[str, list[str]] = {}
     for key, (_, facts) in dists.items():
@@ -72,7 +74,7 @@ def needs(report: dict, keep: list[str], service: list[str]) -> Needs:
     used = {m.split(".")[0] for source in ("pickle", "code") for m in report[source]}
     modules = sorted(m for m in used if m in by_module)
     roots = [(key, frozenset()) for m in modules for key in by_module[m]]
-    for text in keep + service:
+    for text in keep:
         parsed = Pep508(text)
         if canonicalize_name(parsed.name) in dists:
             roots.append((canonicalize_name(parsed.name), frozenset(parsed.extras)))
@@ -135,9 +137,9 @@ def _applies(text: str, extras: frozenset, markers: dict) -> tuple[str, frozense
     return canonicalize_name(parsed.name), frozenset(parsed.extras)
 
 
-def describe(found: Needs, build_size: int, served_size: int) -> None:
+def describe(found: Needs, build_size: int, served_packages: int, served_size: int) -> None:
     """The build log's account of what was served and what was left out."""
-    print(f"---> Served environment: {len(found.served)} packages, {served_size / 1e6:.0f} MB "
+    print(f"---> Served environment: {served_packages} packages with the service's own, {served_size / 1e6:.0f} MB "
           f"(the build environment: {len(found.served) + len(found.left_out)} packages, {build_size / 1e6:.0f} MB)",
           file=sys.stderr, flush=True)
     if found.left_out:

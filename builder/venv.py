@@ -5,12 +5,18 @@ whichever installer runs. What goes into which environment is environments.py's 
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
+
+from packaging.requirements import Requirement as Pep508
+from packaging.utils import canonicalize_name
 
 from nbs2i_service.config import Config
 
@@ -37,7 +43,7 @@ def python_of(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _env(config: Config) -> dict[str, str]:
+def process_env(config: Config) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the venv must see only what was installed into it
     if config.cert_file:
@@ -55,7 +61,7 @@ def create(venv: Path, config: Config, seed: bool = False, relocatable: bool = F
     seed: put pip in it too (uv's venvs have none), so the notebook's `!pip list` sees it.
     relocatable: its scripts find their Python relative to themselves (uv), so OUT can move.
     """
-    base = config.python or getattr(sys, "_base_executable", sys.executable)
+    base = base_python(config)
     if venv.exists():
         shutil.rmtree(venv)
     if installer(config) == "uv":
@@ -68,22 +74,33 @@ def create(venv: Path, config: Config, seed: bool = False, relocatable: bool = F
     _run(cmd, config, "creating the virtualenv " + str(venv))
 
 
+def uv_options(config: Config) -> list[str]:
+    """uv's options for the build's package cache and indexes (pip's settings, passed on)."""
+    options = ["--cache-dir", str(config.cache_dir)] if config.cache_dir else []
+    if config.index_url:
+        options += ["--index-url", config.index_url]
+    for url in config.extra_index_urls:
+        options += ["--extra-index-url", url]
+    for link in config.find_links:
+        options += ["--find-links", link]
+    # PyPI first, then the extra indexes: pip's behaviour, which users' settings assume
+    return options + ["--index-strategy", "unsafe-best-match"]
+
+
+def base_python(config: Config) -> str:
+    """The interpreter both environments are made from."""
+    return config.python or getattr(sys, "_base_executable", sys.executable)
+
+
 def install(venv: Path, specs: list[str], config: Config, requirements: list[Requirement], what: str,
-            constraints: Path | None = None) -> None:
+            constraints: Path | None = None, ours: Sequence[str] = (), as_of: str | None = None) -> None:
     """Install specs into venv (`what` says what, in the log); requirements, the notebook's, are named
-    when the install fails; constraints pins versions."""
+    when the install fails; constraints pins versions; ours: nbs2i's own specs among specs, named
+    when the notebook's pins cannot meet them; as_of: a day (YYYY-MM-DD), releases uploaded before
+    it only (uv's --exclude-newer; NBS2I_RELAX_PINS' era)."""
     if installer(config) == "uv":
-        cmd = ["uv", "pip", "install", "--python", str(python_of(venv))]
-        if config.cache_dir:
-            cmd += ["--cache-dir", str(config.cache_dir)]
-        if config.index_url:
-            cmd += ["--index-url", config.index_url]
-        for url in config.extra_index_urls:
-            cmd += ["--extra-index-url", url]
-        for link in config.find_links:
-            cmd += ["--find-links", link]
-        # PyPI first, then the extra indexes: pip's behaviour, which users' settings assume
-        cmd += ["--index-strategy", "unsafe-best-match"]
+        cmd = ["uv", "pip", "install", "--python", str(python_of(venv))] + uv_options(config)
+        cmd += ["--exclude-newer", as_of] if as_of else []
     else:
         cmd = [str(python_of(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
         if config.cache_dir:
@@ -91,19 +108,20 @@ def install(venv: Path, specs: list[str], config: Config, requirements: list[Req
     if constraints is not None:
         cmd += ["--constraint", str(constraints)]
     started = time.monotonic()
-    _run(cmd + specs, config, f"installing {what}", requirements)
+    _run(cmd + specs, config, f"installing {what}", requirements, ours)
     print(f"---> installed in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 
-def _run(cmd: list[str], config: Config, what: str, requirements: list[Requirement] | None = None) -> None:
+def _run(cmd: list[str], config: Config, what: str, requirements: list[Requirement] | None = None,
+         ours: Sequence[str] = ()) -> None:
     print(f"---> {what}", file=sys.stderr, flush=True)
-    result = subprocess.run(cmd, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = subprocess.run(cmd, env=process_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0 and cmd[:3] == ["uv", "pip", "install"] and "No solution found" in result.stdout:
         # Cached index data can lag a release the other environment already resolved: ask again.
         print("---> uv found no solution; asking once more without cached index data (uv --refresh), "
               "in case the cache lags the index", file=sys.stderr)
         cmd = cmd[:3] + ["--refresh"] + cmd[3:]
-        result = subprocess.run(cmd, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        result = subprocess.run(cmd, env=process_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode == 0:
         for line in result.stdout.splitlines():
             if line.startswith(_SUMMARY):  # e.g. "Prepared 3 packages": what was not in the cache
@@ -114,8 +132,12 @@ def _run(cmd: list[str], config: Config, what: str, requirements: list[Requireme
     if requirements is None:
         raise RequirementsError(message)
     failing = _named_in_errors(result.stdout, requirements)
+    clashes = _ours_named(result.stdout, ours)
+    if clashes:
+        message += _clash_hint(clashes, failing)
+        failing = [r for r in failing if r.name not in clashes]
     origins = "; ".join(f"{r.text} ({r.origin})" for r in requirements)
-    raise InstallError(message + _pin_hint(failing, cmd) + (
+    raise InstallError(message + _pin_hint(failing, cmd, "No solution found" in result.stdout) + (
         f"\n  The notebook asked for: {origins or 'nothing'}.\n"
         "  Fix the name or version the installer names above, or point PIP_INDEX_URL / "
         "PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS at an index that has it."), failing)
@@ -135,20 +157,51 @@ def _named_in_errors(output: str, requirements: list[Requirement]) -> list[Requi
     return [r for r in requirements if not r.url and r.name in failing]
 
 
-def _pin_hint(failing: list[Requirement], cmd: list[str]) -> str:
-    """Pins among the requirements the installer's error names: they may predate the build's Python."""
+def _ours_named(output: str, ours: Sequence[str]) -> dict[str, str]:
+    """nbs2i's own specs (canonical name -> spec) that the installer's error lines name."""
+    failing = "\n".join(_error_lines(output)).lower().replace("_", "-")
+    named = {}
+    for spec in ours:
+        name = canonicalize_name(Pep508(spec).name)
+        if re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", failing):
+            named[name] = spec
+    return named
+
+
+def _clash_hint(clashes: dict[str, str], failing: list[Requirement]) -> str:
+    """The notebook's pins that cannot meet what nbs2i itself installs beside them."""
+    lines = []
+    for name, spec in clashes.items():
+        theirs = [f"{r.text} ({r.origin})" for r in failing if r.name == name]
+        lines.append(f"\n  {spec} is nbs2i's own requirement (what runs the notebook or serves the model), and "
+                     + (f"{' and '.join(theirs)} cannot meet it." if theirs else
+                        "the versions the notebook's requirements lead to cannot meet it."))
+    return "".join(lines) + ("\n  Loosen the notebook's pin to a range that admits nbs2i's, or set NBS2I_RELAX_PINS=1 "
+                             "(--relax-pins) to install every pin as a lower bound.")
+
+
+def _pin_hint(failing: list[Requirement], cmd: list[str], unresolvable: bool) -> str:
+    """Pins among the requirements the installer's error names: they may predate the build's Python
+    (no wheel, and the source fails to compile), or meet no version of what else is asked for."""
     pinned = [r for r in failing if specifiers.has_pin(r.text)]
     if not pinned:
         return ""
     python = Path(cmd[cmd.index("--python") + 1]) if "--python" in cmd else Path(cmd[0])
-    version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True).stdout.strip() or "the build's Python"
     names = ", ".join(f"{r.text} ({r.origin})" for r in pinned)
-    return (f"\n  {names}: pinned, and the installer could not install that on Python {version}, the "
-            "build's Python. Versions older than the Python often have no wheel for it and fail to compile. "
+    why = ("no set of versions meets every pin beside what else is asked for" if unresolvable else
+           "the installer could not install that: versions older than the Python often have no wheel for it "
+           "and fail to compile")
+    return (f"\n  {names}: pinned, and on Python {python_version(python)}, the build's Python, {why}. "
             "Relax the pin (a lower bound such as >=, or no version), or set NBS2I_RELAX_PINS=1 (--relax-pins) "
-            "to install every pin (==, ~=) as a lower bound; metadata.json then records what was pinned and what "
-            "was installed.")
+            "to install every pin (==, ~=) as the nearest release that installs on this Python; metadata.json "
+            "then records what was pinned and what was installed.")
+
+
+def python_version(python: Path | str) -> str:
+    """X.Y.Z of an interpreter (a venv's or the base one)."""
+    out = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "the build's Python"
 
 
 def describe(venv: Path) -> tuple[str, list[str]]:
@@ -161,6 +214,16 @@ def describe(venv: Path) -> tuple[str, list[str]]:
                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd="/")
     version, *packages = [line for line in out.stdout.splitlines() if line]
     return version, packages
+
+
+def missing_modules(venv: Path, modules: list[str], cwd: Path) -> list[str]:
+    """The top-level modules of `modules` that the venv's Python, started in cwd, cannot find
+    (found without importing them: importlib's find_spec)."""
+    code = ("import importlib.util, json, sys; "
+            "print(json.dumps([m for m in json.loads(sys.argv[1]) if importlib.util.find_spec(m) is None]))")
+    out = subprocess.run([str(python_of(venv)), "-c", code, json.dumps(modules)], capture_output=True, text=True,
+                         check=True, cwd=cwd, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    return json.loads(out.stdout)
 
 
 def link_service(venv: Path, service_dir: Path) -> None:

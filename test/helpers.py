@@ -33,13 +33,16 @@ def engine_env() -> dict[str, str]:
     return env
 
 
-def write_notebook(directory: Path, *cells: str, name: str = "model.ipynb") -> Path:
-    """A notebook of code cells (a cell starting with '# md:' is markdown) in directory."""
+def write_notebook(directory: Path, *cells: str, name: str = "model.ipynb", python: str | None = None) -> Path:
+    """A notebook of code cells (a cell starting with '# md:' is markdown) in directory; python: the
+    version its metadata says it last ran on, as Jupyter records it."""
     directory.mkdir(parents=True, exist_ok=True)
     nb_cells = [new_markdown_cell(c[len("# md:"):].strip()) if c.startswith("# md:") else new_code_cell(c)
                 for c in cells]
     nb = new_notebook(cells=nb_cells, metadata={"kernelspec": {"name": "python3", "language": "python",
                                                                 "display_name": "Python 3"}})
+    if python:
+        nb.metadata["language_info"] = {"name": "python", "version": python}
     path = directory / name
     nbformat.write(nb, str(path))
     return path

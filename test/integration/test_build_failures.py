@@ -30,13 +30,28 @@ FAILURES = {
                                     "def predictor(s):\n    return s"],
                                    ["six is required as 'six==1.16.0' (model.ipynb cell 1) and as 'six==1.15.0' "
                                     "(model.ipynb cell 2 (pip install)); no version satisfies both"]),
-    "undeclared_import": (['requirements = ["six"]', "import yaml", "def predictor(s):\n    return s"],
+    # an import no statement shows (the build adds the packages of the well-known ones it sees)
+    "undeclared_import": (['requirements = ["six"]', 'yaml = __import__("yaml")', "def predictor(s):\n    return s"],
                           ["cell 2 raised ModuleNotFoundError: No module named 'yaml'",
                            "'yaml' is provided by the package pyyaml: add 'pyyaml' to the notebook's requirements"]),
     "pinned_before_the_python": (
         ['requirements = [["numpy", "1.15"], ["scikit-learn", "0.19.2"]]', "def predictor(s):\n    return s"],
-        ["Failed to build `scikit-learn==0.19.2`", "scikit-learn==0.19.2 (model.ipynb cell 1): pinned, and "
-         "the installer could not install that on Python 3.", "set NBS2I_RELAX_PINS=1 (--relax-pins)"]),
+        ["Failed to build `scikit-learn==0.19.2`", "scikit-learn==0.19.2 (model.ipynb cell 1): pinned, and on "
+         "Python 3.", "the installer could not install that: versions older than the Python often have no wheel",
+         "set NBS2I_RELAX_PINS=1 (--relax-pins)"]),
+    "pin_that_cannot_meet_ipython": (
+        ['requirements = ["traitlets==4.3.3"]', "def predictor(s):\n    return s"],
+        ["ipython>=8,<9 is nbs2i's own requirement (what runs the notebook or serves the model), and the versions the "
+         "notebook's requirements lead to cannot meet it.", "traitlets==4.3.3 (model.ipynb cell 1): pinned, and on "
+         "Python 3.", "no set of versions meets every pin beside what else is asked for"]),
+    "cells_ran_out_of_order_in_jupyter": (
+        ['requirements = ["numpy"]', "zeros = np.zeros(2)", "import numpy as np", "def predictor(s):\n    return s"],
+        ["cell 2 raised NameError: name 'np' is not defined", "'np' is bound only further down, in cell 3 "
+         "(`import numpy as np`): in Jupyter the cells ran out of order. Move that line above cell 2."]),
+    "usual_import_never_written": (
+        ["requirements = []", "frame = pd.DataFrame()", "def predictor(s):\n    return s"],
+        ["cell 2 raised NameError: name 'pd' is not defined", "No cell binds 'pd', the usual name of "
+         "`import pandas as pd`"]),
     "unknown_cell_magic": (["x = 1", "%%sql\nSELECT 1", "def predictor(s):\n    return s"],
                            ["cell 2 raised UsageError: Cell magic `%%sql` not found."]),
     "unknown_line_magic": (["%not_a_magic 3", "def predictor(s):\n    return s"],
@@ -73,6 +88,15 @@ def test_failing_notebook(tmp_path, name):
         assert not [f for f in frames if "nbs2i-script-" in f or "/nbs2i/" in f or "runner" in f], frames
         if name == "cell_raises":
             assert frames[:2] == ["<cell 4>", "<cell 3>"], frames  # the failing cell, then the helper it called
+
+
+def test_old_pins_name_the_python_the_notebook_last_ran_on(tmp_path):
+    write_notebook(tmp_path / "src", 'requirements = [["scikit-learn", "0.19.2"]]', "def predictor(s):\n    return s",
+                   python="3.6.8")
+    result = nbs2i("build", str(tmp_path / "src"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert ("The notebook last ran on Python 3.6.8 (its metadata says so); its pins are of that time, which is what "
+            "NBS2I_RELAX_PINS=1 is for.") in result.stderr
 
 
 def test_timeout_stops_the_build_near_the_limit(tmp_path):

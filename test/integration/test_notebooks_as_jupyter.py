@@ -159,3 +159,15 @@ def test_threads_the_notebook_leaves_running_do_not_hold_the_build(tmp_path):
                    "def predictor(sample):\n    return sample")
     build_ok(tmp_path / "src", tmp_path / "out", "--timeout", "120")
     assert predict(tmp_path / "out", 1) == 1
+
+
+def test_a_training_loop_with_a_notebook_progress_bar(tmp_path):
+    # tqdm's notebook bar needs ipywidgets, which every Jupyter install has; the notebook names only tqdm
+    write_notebook(tmp_path / "src", 'requirements = ["tqdm"]',
+                   "from tqdm.notebook import tqdm\nloss = 10.0\nfor epoch in tqdm(range(5), desc='epochs'):\n"
+                   "    loss = loss / 2", "def predictor(sample):\n    return loss * sample")
+    build_ok(tmp_path / "src", tmp_path / "out")
+    bar = outputs_of(tmp_path / "out")[1][0]
+    assert bar["output_type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in bar["data"]
+    assert predict(tmp_path / "out", 32) == 10.0
+    assert not served_distributions(tmp_path / "out") & {"ipywidgets", "widgetsnbextension"}

@@ -58,20 +58,28 @@ def test_repository_files_decide_what_is_installed(tmp_path, layout):
 
 
 def test_old_pins_build_relaxed_when_asked(tmp_path):
-    # as notebooks of 2018-2021 pin: exactly in the notebook, a compatible series (~=) beside it
+    # as notebooks of 2018-2021 pin: exactly in the notebook, a compatible series (~=) beside it, a
+    # pin that still installs, and a package with no version at all
     (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "requirements.txt").write_text("scikit-learn~=0.19.2\n")
+    (tmp_path / "src" / "requirements.txt").write_text("scikit-learn~=0.19.2\ntabulate==0.8.10\nsix\n")
     write_notebook(tmp_path / "src", 'requirements = [["numpy", "1.15"]]',
-                   "import numpy as np\nfrom sklearn.cluster import KMeans\n"
+                   "import numpy as np\nfrom sklearn.cluster import KMeans",
                    "kmeans = KMeans(n_clusters=2, n_init=10, random_state=0).fit(np.array([[0, 0], [0, 1], [9, 9], [9, 8]]))",
                    "def predictor(sample):\n    return int(kmeans.predict(np.array([sample]))[0] == kmeans.predict([[9, 9]])[0])")
     log = build_ok(tmp_path / "src", tmp_path / "out", NBS2I_RELAX_PINS="1")
-    assert "NBS2I_RELAX_PINS: numpy==1.15 (model.ipynb cell 1) installed as numpy>=1.15" in log
+    # the nearest releases with wheels for Python 3.11, not the newest
+    assert ("NBS2I_RELAX_PINS: numpy==1.15 (model.ipynb cell 1) installed as numpy==1.23.2, the nearest release "
+            "that installs on the build's Python") in log
+    assert "NBS2I_RELAX_PINS: these pins install as they are and stay: tabulate==0.8.10" in log
     meta = json.loads((tmp_path / "out" / "model" / "metadata.json").read_text())
     relaxed = {r["name"]: r for r in meta["relaxed_pins"]}
-    assert relaxed["scikit-learn"]["pinned"] == "~=0.19.2" and relaxed["scikit-learn"]["installed_as"] == ">=0.19.2"
-    assert int(relaxed["numpy"]["installed"].split(".")[0]) >= 2
-    assert f"numpy=={relaxed['numpy']['installed']}" in meta["packages"]
+    assert relaxed["scikit-learn"]["pinned"] == "~=0.19.2" and relaxed["scikit-learn"]["installed_as"] == "==1.1.3"
+    assert relaxed["numpy"]["installed"] == "1.23.2" and "numpy==1.23.2" in meta["packages"]
+    # the rest as of the day after scikit-learn 1.1.3, the newest of them, came out: six 1.16, IPython 8.6
+    assert meta["unpinned_as_of"] == "2022-10-27"
+    assert "six==1.16.0" in meta["build_packages"] and "tabulate==0.8.10" in meta["build_packages"]
+    ipython = next(p for p in meta["build_packages"] if p.startswith("ipython=="))
+    assert ipython.startswith("ipython==8.") and int(ipython.split(".")[1]) <= 6, ipython
     with Service(tmp_path / "out", workers=1) as svc:
         assert request(svc.url + "/predict", [8, 9])[2]["prediction"] == 1
 

@@ -44,3 +44,15 @@ def test_long_cells_are_cut_in_messages():
     text = cells.excerpt("\n".join(f"line{i}" for i in range(20)))
     assert text.splitlines() == ["    line0", "    line1", "    line2", "    line3", "    ... (15 more lines)",
                                  "    line19"]
+
+
+def test_binding_finds_what_a_cell_binds_at_its_top_level(tmp_path):
+    found = code(
+        tmp_path, "def f():\n    import seaborn as sns", "for i in range(2):\n    if i:\n        import numpy as np",
+        "try:\n    import matplotlib.pyplot as plt\nexcept ImportError:\n    plt = None", "x, (y, z) = 1, (2, 3)",
+        "with open('f') as handle:\n    pass", "class Model:\n    pass")
+    assert cells.binding(found, "np") == (found[1], "import numpy as np")
+    assert cells.binding(found, "plt") == (found[2], "import matplotlib.pyplot as plt")
+    assert cells.binding(found, "z")[0] is found[3] and cells.binding(found, "handle")[0] is found[4]
+    assert cells.binding(found, "Model") == (found[5], "class Model:")
+    assert cells.binding(found, "sns") is None  # inside a function: never bound at the top level

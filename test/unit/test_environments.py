@@ -7,9 +7,10 @@ from nbs2i.requirements import make
 
 def test_build_environment_adds_ipython_unless_the_notebook_names_one():
     specs = environments.build_specs([make("numpy==1.26.4", "cell 1")])
-    assert specs[0] == "numpy==1.26.4" and "ipython>=8.18,<9" in specs and "cloudpickle>=3" in specs
-    own = environments.build_specs([make("IPython>=9", "cell 1")])
-    assert "IPython>=9" in own and not any(s.startswith("ipython>=8") for s in own)
+    assert specs == ["numpy==1.26.4", "ipython>=8,<9", "nbformat>=5", "cloudpickle>=2.2", "ipywidgets>=7"]
+    own = environments.build_specs([make("IPython>=9", "cell 1"), make("Flask==1.1.2", "requirements.txt line 4")])
+    # the service's packages stay out: the notebook's Flask pin is its own business there
+    assert own == ["IPython>=9", "Flask==1.1.2", "nbformat>=5", "cloudpickle>=2.2", "ipywidgets>=7"]
 
 
 def test_served_environment_keeps_the_model_and_drops_notebook_tooling(capsys):
@@ -47,11 +48,12 @@ PROBED = {  # what probe.py reports for a notebook that trained with pandas and 
 def test_serving_needs_only_what_the_artifact_uses():
     from nbs2i import serving
 
-    found = serving.needs(PROBED, keep=[], service=["flask>=3"])
-    assert found.served == ["flask==3.1.0", "joblib==1.4.2", "numpy==1.26.4", "scikit-learn==1.5.2", "scipy==1.14.1",
-                            "threadpoolctl==3.5.0", "werkzeug==3.1.3"]
+    found = serving.needs(PROBED, keep=[])
+    assert found.served == ["joblib==1.4.2", "numpy==1.26.4", "scikit-learn==1.5.2", "scipy==1.14.1",
+                            "threadpoolctl==3.5.0"]
+    # the notebook's own Flask (a web app beside it) is not the service's: left out, never a pin for the service
     assert {p.split("==")[0] for p in found.left_out} == {"pandas", "tzdata", "pytest", "matplotlib", "pyparsing",
-                                                          "ipython", "traitlets", "features"}
+                                                          "ipython", "traitlets", "features", "flask", "werkzeug"}
     assert found.modules == ["numpy", "sklearn"] and found.providers["sklearn"] == "scikit-learn"
     # what loading imported is not installed up front (often optional): the smoke test adds it on demand
     assert found.loaded == ["scipy", "sklearn", "threadpoolctl"]
@@ -62,7 +64,7 @@ def test_kept_packages_and_direct_urls():
     from nbs2i import serving
 
     report = dict(PROBED, code=["pandas", "features.clean"])
-    served = serving.needs(report, keep=["matplotlib"], service=[]).served
+    served = serving.needs(report, keep=["matplotlib"]).served
     assert {"pandas==2.2.3", "tzdata==2024.2", "matplotlib==3.9.2", "pyparsing==3.2.0",
             "features @ file:///src/features"} <= set(served)
     assert "colorama" not in " ".join(served)  # its marker is for Windows

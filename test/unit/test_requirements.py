@@ -190,3 +190,25 @@ def test_inference_skips_optional_imports_and_modules_the_notebook_writes(tmp_pa
 def test_constraint_files_narrow_what_is_asked_for(tmp_path):
     (tmp_path / "constraints.txt").write_text("numpy<2\nnever-asked-for==1.0\n")
     assert collect(tmp_path, "x = 1", txt="-c constraints.txt\nnumpy\n") == ["numpy<2"]
+
+
+def test_a_windows_pip_freeze_and_the_sklearn_placeholder_mean_what_they_meant(tmp_path, capsys):
+    # `pip freeze` on Windows: pywin32 and pywinpty with no marker; an old line naming PyPI's `sklearn`
+    txt = "numpy==1.26.4\npywin32==306\npywinpty==2.0.13\nsklearn\npyobjc-framework-Cocoa==10.3\n"
+    assert collect(tmp_path, "import numpy", txt=txt) == [
+        "numpy==1.26.4", 'pywin32==306; sys_platform == "win32"', 'pywinpty==2.0.13; sys_platform == "win32"',
+        "scikit-learn", 'pyobjc-framework-Cocoa==10.3; sys_platform == "darwin"']
+    err = capsys.readouterr().err
+    assert ("sklearn (requirements.txt line 4): PyPI's 'sklearn' is a placeholder for scikit-learn, which provides the "
+            "'sklearn' import, and its releases refuse to install; installing scikit-learn instead") in err
+    assert ('pywin32==306 (requirements.txt line 2) is for one operating system only; installed as if declared '
+            '`pywin32==306; sys_platform == "win32"`') in err
+
+
+def test_the_sklearn_placeholder_merges_into_a_declared_scikit_learn(tmp_path):
+    assert collect(tmp_path, 'requirements = ["scikit-learn==1.5.2"]', txt="sklearn==0.0\n") == ["scikit-learn==1.5.2"]
+
+
+def test_a_marker_already_written_is_kept(tmp_path):
+    assert collect(tmp_path, "x = 1", txt="pywin32==306; platform_system == 'Windows'\n") == [
+        'pywin32==306; platform_system == "Windows"']

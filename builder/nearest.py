@@ -1,0 +1,169 @@
+"""NBS2I_RELAX_PINS: each pin moves to the nearest release at or above it that installs on the
+build's Python, not to the newest, so a notebook pinned years ago keeps the APIs it was
+written against as far as the Python allows (numpy==1.19.0 on Python 3.11 becomes 1.23.2, the
+first release with wheels for it; a pin that installs as it is stays as it is). The rest of
+the build environment is then taken as of the day the newest of those releases came out (the
+era): the notebook's unpinned packages, what they depend on, and IPython, as a Jupyter of that
+day had them. pandas beside scikit-learn 1.1.3 is a pandas of 2022, whose API the code of the
+pins' time was written for, and matplotlib and IPython's matplotlib-inline come from one year.
+
+uv resolves each relaxed pin on its own, lowest version first (`--resolution lowest-direct`),
+from wheels only (`--only-binary`): an old source release would otherwise be chosen and then
+fail to compile. A package with no wheels at all (an old pure-Python one) may build from
+source. When the nearest releases do not install together, the pins become lower bounds,
+still taken as of the era; then lower bounds alone (environments.build_environment).
+Release days come from the index's JSON API (PEP 691, upload-time of PEP 700); an index that
+does not give them (a local folder) leaves the era unknown and the unpinned packages newest.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from nbs2i_service.config import Config
+from packaging.requirements import Requirement as Pep508
+from packaging.specifiers import SpecifierSet
+from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename,
+                             parse_wheel_filename)
+from packaging.version import InvalidVersion, Version
+
+from . import specifiers, venv
+from .requirements import Requirement
+from .specifiers import Relaxed
+
+_NO_WHEELS = (re.compile(r"Wheels are required for `([^`]+)`"), re.compile(r"Because (\S+?)==\S+ has no usable wheels"))
+_PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+PYPI = "https://pypi.org/simple"
+INDEX_TIMEOUT_S = 20
+
+
+@dataclass
+class Asked:
+    """What the build environment gets: the requirements and the pins relaxed; with NBS2I_RELAX_PINS,
+    also their lower-bound form, for when the nearest releases do not install beside the rest, and
+    the era the rest is taken as of."""
+    requirements: list[Requirement]
+    relaxed: list[Relaxed]
+    floors: list[Requirement] | None = None
+    floors_relaxed: list[Relaxed] | None = None
+    era: str | None = None
+
+
+def relax(requirements: list[Requirement], config: Config) -> Asked:
+    """NBS2I_RELAX_PINS: every pin its nearest installable release (else a lower bound), the era found."""
+    floors, floors_relaxed = specifiers.relax(requirements)
+    closest = versions(floors, floors_relaxed, config)
+    reqs, relaxed = apply(floors, floors_relaxed, closest)
+    for r in relaxed:
+        if not unchanged(r):
+            why = "the nearest release that installs on the build's Python" if r.relaxed.startswith("==") \
+                else "a lower bound"
+            _log(f"NBS2I_RELAX_PINS: {r.name}{r.pinned} ({r.origin}) installed as {r.name}{r.relaxed}, {why}")
+    kept = [f"{r.name}{r.pinned}" for r in relaxed if unchanged(r)]
+    if kept:
+        _log(f"NBS2I_RELAX_PINS: these pins install as they are and stay: {', '.join(kept)}")
+    era_day = era(closest, config)
+    if era_day:
+        _log(f"NBS2I_RELAX_PINS: the newest of those releases came out before {era_day}; the rest of the build "
+             "environment (unpinned packages, what they depend on, IPython) is taken as of then too, as a Jupyter of "
+             "that day had it, to fit the code the pins were written for")
+    return Asked(reqs, relaxed, floors, floors_relaxed, era_day) if closest else Asked(reqs, relaxed)
+
+
+def _log(message: str) -> None:
+    print(f"---> {message}", file=sys.stderr, flush=True)
+
+
+def versions(requirements: list[Requirement], relaxed: list[Relaxed], config: Config) -> dict[str, str]:
+    """Canonical name -> the nearest installable version of each relaxed package whose marker holds
+    here; empty when uv is not the installer. Each is resolved on its own, so what the others
+    depend on never pushes it up; build_environment() installs them together."""
+    names = {r.name for r in relaxed}
+    lines = {r.name: r.text for r in requirements if r.name in names and not r.url}
+    if not lines or venv.installer(config) != "uv":
+        return {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = dict(zip(lines, pool.map(lambda name: _nearest(name, lines[name], config), lines)))
+    return {name: version for name, version in found.items() if version}
+
+
+def _nearest(name: str, line: str, config: Config) -> str | None:
+    """The lowest version of line's package that uv would install here: from a wheel, else (a
+    package with no wheels at all, an old pure-Python one) from source."""
+    for wheels_only in (True, False):
+        cmd = ["uv", "pip", "compile", "-", "--python", venv.base_python(config), "--resolution", "lowest-direct",
+               "--no-header", "--no-annotate", *venv.uv_options(config)] + (["--only-binary", name] if wheels_only else [])
+        result = subprocess.run(cmd, input=line + "\n", capture_output=True, text=True, env=venv.process_env(config))
+        if result.returncode == 0:
+            pinned = (_PINNED.match(text.strip()) for text in result.stdout.splitlines())
+            return next((m.group(2) for m in pinned if m and canonicalize_name(m.group(1)) == name), None)
+        if not any(pattern.search(result.stderr) for pattern in _NO_WHEELS):
+            return None
+    return None
+
+
+def unchanged(relaxed: Relaxed) -> bool:
+    """The pin installs as it is: its nearest release is the pinned one."""
+    try:
+        return all(t.startswith("==") for t in (relaxed.pinned, relaxed.relaxed)) and \
+            Version(relaxed.pinned[2:]) == Version(relaxed.relaxed[2:])
+    except InvalidVersion:  # ==1.2.*
+        return False
+
+
+def apply(requirements: list[Requirement], relaxed: list[Relaxed],
+          found: dict[str, str]) -> tuple[list[Requirement], list[Relaxed]]:
+    """The requirements with each relaxed package pinned to its nearest version (markers and extras kept)."""
+    out = []
+    for req in requirements:
+        if req.name not in found or req.url:
+            out.append(req)
+            continue
+        parsed = Pep508(req.text)
+        parsed.specifier = SpecifierSet(f"=={found[req.name]}")
+        out.append(replace(req, text=str(parsed)))
+    return out, [replace(r, relaxed=f"=={found[r.name]}") if r.name in found else r for r in relaxed]
+
+
+def era(found: dict[str, str], config: Config) -> str | None:
+    """The day after the newest of the found releases came out (YYYY-MM-DD, for uv's
+    --exclude-newer-package), or None when the index does not say when one of them did."""
+    index = (config.index_url or PYPI).rstrip("/")
+    if not found or not index.startswith(("https://", "http://")):
+        return None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        days = list(pool.map(lambda item: _released(index, *item), found.items()))
+    if None in days:
+        return None
+    return (max(days) + dt.timedelta(days=1)).isoformat()
+
+
+def _released(index: str, name: str, version: str) -> dt.date | None:
+    """The day the first file of name==version was uploaded to index, if its JSON API says."""
+    request = urllib.request.Request(f"{index}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=INDEX_TIMEOUT_S) as answer:
+            files = json.load(answer).get("files", [])
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    wanted = Version(version)
+    times = [f["upload-time"] for f in files if f.get("upload-time") and _version(f.get("filename", "")) == wanted]
+    return dt.date.fromisoformat(min(times)[:10]) if times else None
+
+
+def _version(filename: str) -> Version | None:
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[1]
+        if filename.endswith((".tar.gz", ".zip")):
+            return parse_sdist_filename(filename)[1]
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        pass
+    return None
