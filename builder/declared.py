@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from packaging.requirements import Requirement as Pep508
 
-from . import imports, projectfiles, reqfile, specifiers
+from . import imports, meaning, projectfiles, reqfile, specifiers
 from .errors import RequirementsError
 from .requirements import Requirement, from_notebook, make
 from .source import Source
@@ -27,21 +26,6 @@ _PIP_OPTIONS_WITH_VALUE = {
     "--python", "--trusted-host", "--cache-dir", "--no-binary", "--only-binary", "--upgrade-strategy",
     "-c", "--channel", "--override",
 }
-
-
-# PyPI projects that only stand for another one under its import name, whose releases refuse to
-# install (sklearn's: "use scikit-learn"), though old requirements files still list them.
-STAND_INS = {"sklearn": "scikit-learn"}
-# Projects that exist for one operating system only. `pip freeze` on Windows or macOS writes
-# them with no marker; a Linux build then finds no wheel. They get the marker the line would
-# have needed: pywin32 and pywinpty have no Linux release at all, pyobjc's frameworks need macOS.
-_WINDOWS, _MACOS = 'sys_platform == "win32"', 'sys_platform == "darwin"'
-PLATFORM_ONLY = {"pywin32": _WINDOWS, "pypiwin32": _WINDOWS, "pywinpty": _WINDOWS, "winpty": _WINDOWS,
-                 "windows-curses": _WINDOWS, "wmi": _WINDOWS, "pyobjc": _MACOS, "pyobjc-core": _MACOS}
-# Jupyter's front ends: what a person opens notebooks with, never what a cell imports. IPython
-# runs the cells here; installing them would bring a web server's worth of old pins.
-FRONT_ENDS = frozenset({"jupyter", "jupyterlab", "notebook", "nbclassic", "voila", "jupyter-server",
-                        "jupyterlab-server", "jupyter-lsp", "jupyterlab-lsp"})
 
 
 @dataclass
@@ -79,45 +63,12 @@ def collect(source: Source, nb: nbformat.NotebookNode, repository_files: bool = 
     if not found:
         declared.inferred = imports.infer(nb, source)
         found = [make(name, f"{source.notebook.name} (inferred from its imports)") for name in declared.inferred]
-    declared.requirements = specifiers.merge(_meant(found))
+    declared.requirements = specifiers.merge(meaning.interpret(found))
     return declared
 
 
-def _meant(found: list[Requirement]) -> list[Requirement]:
-    """What each requirement means for this build: a stand-in project means the project it stands
-    for (whatever its version); a project for another operating system gets that system's marker;
-    Jupyter's front ends mean nothing to it."""
-    out = []
-    front_ends = [r for r in found if r.name in FRONT_ENDS and not r.url]
-    if front_ends:
-        print(f"---> Not installed: {', '.join(f'{r.text} ({r.origin})' for r in front_ends)}, Jupyter's front end; "
-              "IPython runs the cells here", file=sys.stderr, flush=True)
-    for req in found:
-        if req in front_ends:
-            continue
-        target = STAND_INS.get(req.name)
-        if target is None or req.url:
-            out.append(_platform_marker(req))
-            continue
-        marker = Pep508(req.text).marker
-        print(f"---> {req.text} ({req.origin}): PyPI's '{req.name}' is a placeholder for {target}, which provides "
-              f"the '{req.name}' import, and its releases refuse to install; installing {target} instead",
-              file=sys.stderr, flush=True)
-        out.append(make(target + (f"; {marker}" if marker else ""), req.origin))
-    return out
-
-
-def _platform_marker(req: Requirement) -> Requirement:
-    """A project for one operating system, declared with no marker, gets that system's marker."""
-    marker = PLATFORM_ONLY.get(req.name) or (_MACOS if req.name.startswith("pyobjc-framework-") else None)
-    if marker is None or req.url or Pep508(req.text).marker is not None:
-        return req
-    print(f"---> {req.text} ({req.origin}) is for one operating system only; installed as if declared "
-          f"`{req.text}; {marker}` (not here)", file=sys.stderr, flush=True)
-    return make(f"{req.text}; {marker}", req.origin)
-
-
 def _from_pip_args(args: list[str], origin: str, base: Path, files: reqfile.ReqFile) -> list[Requirement]:
+    """The packages of one `pip install` line, as pip reads its arguments (paths from the notebook's folder)."""
     found, skip = [], False
     for i, arg in enumerate(args):
         if skip:
@@ -126,10 +77,16 @@ def _from_pip_args(args: list[str], origin: str, base: Path, files: reqfile.ReqF
             if i + 1 < len(args):
                 reqfile.read(base / args[i + 1], files)
             skip = True
+        elif arg in ("-e", "--editable"):
+            if i + 1 < len(args):
+                found.append(reqfile.requirement(f"-e {args[i + 1]}", origin, base))
+            skip = True
+        elif arg.startswith(("--editable=", "-e=")):
+            found.append(reqfile.requirement(f"-e {arg.split('=', 1)[1]}", origin, base))
         elif arg in _PIP_OPTIONS_WITH_VALUE:
             skip = True
         elif not arg.startswith("-"):
-            found.append(make(arg, origin))
+            found.append(reqfile.requirement(arg, origin, base))
     return found
 
 

@@ -90,6 +90,8 @@ def distributions():
     found = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
+        if name in found:  # the first on sys.path is the installed one, as distribution(name) says: an
+            continue       # editable project's own egg-info in the source tree comes later, without direct_url
         direct = dist.read_text("direct_url.json")  # installed from a path, URL or VCS (PEP 610)
         found[name] = {"version": dist.version, "requires": dist.requires or [],
                        "modules": sorted(set(provides.get(name.lower(), []))),

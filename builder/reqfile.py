@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import RequirementsError
 from .requirements import Requirement, make, passthrough
 
+_NAMED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^]]*\])?\s*@")  # `name @ url`: PEP 508, not a path
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")  # pip expands only this POSIX form
 _URL = re.compile(r"^(git|hg|svn|bzr)\+|^[a-z]+://|^file:", re.I)
 # Options that shape the whole install, with a value; pip's names and short forms.
@@ -55,7 +56,7 @@ def read(path: Path, into: ReqFile | None = None, constraint: bool = False) -> R
         if line.startswith("-") and not line.startswith(("-e", "--editable")):
             _option(line, origin, path.parent, into)
             continue
-        req = _requirement(line, origin, path.parent)
+        req = requirement(line, origin, path.parent)
         (into.constraints if constraint else into.requirements).append(req)
     return into
 
@@ -100,16 +101,24 @@ def _option(line: str, origin: str, base: Path, into: ReqFile) -> None:
                                 "in the environment (PIP_* variables) instead.")
 
 
-def _requirement(line: str, origin: str, base: Path) -> Requirement:
-    """One requirement line: PEP 508, or -e/URL/path, with per-requirement options dropped."""
+def requirement(line: str, origin: str, base: Path) -> Requirement:
+    """One requirement, as pip reads it on a line or after `pip install`: PEP 508, or -e/URL/path
+    (relative to base), with per-requirement options dropped."""
     editable = line.startswith(("-e ", "--editable"))
     if editable:
         line = re.sub(r"^(-e|--editable)(\s+|=)", "", line)
     for option in _PER_REQUIREMENT:
         line = re.split(rf"\s+{option}(?:[\s=])", line)[0]
     line = line.strip()
-    if editable or _URL.match(line) or line.startswith((".", "/")):
+    if editable or _URL.match(line) or _is_path(line):
         if not _URL.match(line):
             line = str((base / line).resolve())
         return passthrough(("-e " if editable else "") + line, origin)
     return make(line, origin)
+
+
+def _is_path(line: str) -> bool:
+    """A local project or archive, as pip tells one from a name: `.`, `../lib`, `dist/x.whl`."""
+    if line.startswith((".", "/", "~")):
+        return True
+    return not _NAMED.match(line) and ("/" in line or line.endswith((".whl", ".tar.gz", ".zip")))

@@ -77,3 +77,26 @@ def test_relaxed_pins_whose_nearest_releases_do_not_install_together(tmp_path):
     assert meta["relaxed_pins"][0]["installed_as"] == ">=4.0.0" and "unpinned_as_of" not in meta
     with Service(tmp_path / "out", workers=1) as svc:
         assert request(svc.url + "/predict", {"area": 2})[2]["prediction"] == 20.0
+
+
+def test_a_demo_notebook_that_installs_its_own_repository(tmp_path):
+    # a research repository: a package under src/, its demo notebook in notebooks/ that begins
+    # with `!pip install -e ..`; the package's own dependency comes with it
+    src = tmp_path / "src"
+    (src / "src" / "homes").mkdir(parents=True)
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "homes"\nversion = "0.1"\ndependencies = ["tabulate"]\n'
+        '[tool.setuptools.packages.find]\nwhere = ["src"]\n')
+    (src / "src" / "homes" / "__init__.py").write_text(
+        "import tabulate\n\ndef price(area):\n    return 10 * area\n\ndef table(rows):\n"
+        "    return tabulate.tabulate(rows)\n")
+    write_notebook(src / "notebooks", "!pip install -e ..", "from homes import price, table",
+                   "def predictor(sample):\n    return {'price': price(sample), 'table': table([[sample]])}",
+                   "example = 2", name="demo.ipynb")
+    log = build_ok(src, tmp_path / "out", "--notebook", "notebooks/demo.ipynb")
+    assert f"-e {src}  (demo.ipynb cell 1 (pip install))" in log
+    served = _meta(tmp_path / "out")["packages"]
+    assert any(p.startswith("homes") for p in served) and any(p.startswith("tabulate==") for p in served)
+    with Service(tmp_path / "out", workers=1) as svc:
+        assert request(svc.url + "/predict", 3)[2]["prediction"] == {"price": 30, "table": "-\n3\n-"}

@@ -212,3 +212,26 @@ def test_the_sklearn_placeholder_merges_into_a_declared_scikit_learn(tmp_path):
 def test_a_marker_already_written_is_kept(tmp_path):
     assert collect(tmp_path, "x = 1", txt="pywin32==306; platform_system == 'Windows'\n") == [
         'pywin32==306; platform_system == "Windows"']
+
+
+def test_install_lines_with_local_projects_and_archives(tmp_path):
+    # a research repository's demo notebook installs the repository itself, as pip reads the line
+    found = collect(tmp_path / "notebooks", "!pip install -e ..\n%pip install . dist/tool-1.0-py3-none-any.whl "
+                    "'demo @ https://example.org/demo-1.0.tar.gz' --editable=../lib")
+    assert found == [f"-e {tmp_path}", str(tmp_path / "notebooks"),
+                     str(tmp_path / "notebooks" / "dist" / "tool-1.0-py3-none-any.whl"),
+                     "demo @ https://example.org/demo-1.0.tar.gz", f"-e {tmp_path / 'lib'}"]
+
+
+def test_a_freeze_of_a_conda_environment_names_folders_of_another_machine(tmp_path, capsys):
+    wheel = tmp_path / "vendor" / "tool-1.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"")
+    txt = ("numpy @ file:///tmp/build/80754af9/numpy_and_numpy_base_1603483703303/work\n"
+           "pandas[excel] @ file:///opt/conda/conda-bld/pandas_1604321334/work ; python_version >= '3'\n"
+           f"tool @ file://{wheel}\n")
+    assert collect(tmp_path, "x = 1", txt=txt) == ["numpy", 'pandas[excel]; python_version >= "3"',
+                                                    f"tool @ file://{wheel}"]
+    assert ("numpy @ file:///tmp/build/80754af9/numpy_and_numpy_base_1603483703303/work (requirements.txt line 1) "
+            "names a folder of the machine it was frozen on (a conda build's); installing numpy from the index "
+            "instead") in capsys.readouterr().err
