@@ -98,8 +98,8 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
         return ExecutionError(
             f"{name}: cell {cell.index} raised {facts['exception']}\n"
             f"  The cell begins:\n{excerpt(cell.source)}\n"
-            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _missing(facts) + _undefined(facts, cell, cells)
-            + _shell_failures(facts) +
+            f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _missing(facts, cell)
+            + _undefined(facts, cell, cells) + _shell_failures(facts) +
             "\n  Fix the cell so the notebook runs top to bottom in a fresh kernel, then rebuild."
         )
     if kind == "no_predictor":
@@ -121,8 +121,13 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
                           "This is a bug in nbs2i; please report it with the build log.")
 
 
-def _missing(facts: dict) -> str:
-    """A module no requirement provides: name the package to add."""
+def _missing(facts: dict, cell: Cell) -> str:
+    """A module no requirement provides: name the package to add; Colab's own are Colab's."""
+    colab = re.search(r"\bgoogle\.colab\b|%tensorflow_version\b", cell.source)
+    if colab and re.match(r"(ModuleNotFoundError: No module named 'google|UsageError: Line magic)", facts["exception"]):
+        return (f"\n  `{colab.group(0)}` exists only inside Google Colab, where the notebook was written; no package "
+                "installs it elsewhere, and Jupyter fails here too. Put the data the cell fetches from Drive beside "
+                "the notebook, and delete the cell or run it only there: `if 'google.colab' in sys.modules:`.")
     match = re.match(r"ModuleNotFoundError: No module named '([\w.]+)'", facts["exception"])
     return imports.missing_module_hint(match.group(1).split(".")[0]) if match else ""
 

@@ -39,6 +39,8 @@ DISTRIBUTIONS = {
         "pyod", "eli5", "lime", "missingno", "yellowbrick", "pydantic", "boto3", "fastai", "ipywidgets", "six",
         "toolz", "regex", "ujson", "orjson", "msgpack", "zmq", "psutil", "sqlparse", "httpx", "aiohttp")},
 }
+# Google Colab's own modules: no package provides them elsewhere (the cell fails as in Jupyter, with a hint).
+COLAB_ONLY = ("google.colab",)
 # What the build environment provides for every notebook (IPython runs the cells).
 PROVIDED = {"IPython", "ipykernel", "matplotlib_inline", "traitlets", "nbformat", "cloudpickle", "ipywidgets",
             "nbs2i_service"}
@@ -93,8 +95,10 @@ def _imports(nb: nbformat.NotebookNode, notebook: Path) -> list[tuple[str, str]]
             if id(node) in optional:
                 continue
             if isinstance(node, ast.Import):
-                found += [(alias.name.split(".")[0], f"cell {cell.index}") for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found += [(alias.name.split(".")[0], f"cell {cell.index}") for alias in node.names
+                          if not alias.name.startswith(COLAB_ONLY)]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                    and not node.module.startswith(COLAB_ONLY):
                 found.append((node.module.split(".")[0], f"cell {cell.index}"))
     return [(module, where) for module, where in found if module not in written]
 

@@ -38,7 +38,8 @@ from . import specifiers, venv
 from .requirements import Requirement
 from .specifiers import Relaxed
 
-_NO_WHEELS = (re.compile(r"Wheels are required for `([^`]+)`"), re.compile(r"Because (\S+?)==\S+ has no usable wheels"))
+# uv's words for "this package has no wheel": then the lowest release may come from source
+_NO_WHEELS = re.compile(r"Wheels are required for `[^`]+`|has no usable wheels")
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 PYPI = "https://pypi.org/simple"
 INDEX_TIMEOUT_S = 20
@@ -104,7 +105,7 @@ def _nearest(name: str, line: str, config: Config) -> str | None:
         if result.returncode == 0:
             pinned = (_PINNED.match(text.strip()) for text in result.stdout.splitlines())
             return next((m.group(2) for m in pinned if m and canonicalize_name(m.group(1)) == name), None)
-        if not any(pattern.search(result.stderr) for pattern in _NO_WHEELS):
+        if not _NO_WHEELS.search(result.stderr):
             return None
     return None
 
@@ -134,7 +135,7 @@ def apply(requirements: list[Requirement], relaxed: list[Relaxed],
 
 def era(found: dict[str, str], config: Config) -> str | None:
     """The day after the newest of the found releases came out (YYYY-MM-DD, for uv's
-    --exclude-newer-package), or None when the index does not say when one of them did."""
+    --exclude-newer), or None when the index does not say when one of them did."""
     index = (config.index_url or PYPI).rstrip("/")
     if not found or not index.startswith(("https://", "http://")):
         return None

@@ -116,7 +116,7 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         meta.update(served_because_of_modules=needs.modules, left_out_of_serving=needs.left_out)
     _write_record(model_dir, meta, nb, report)
 
-    answer, added = _smoke_test(paths["venv"], model_dir, needs, reqs, config)
+    answer, added = _smoke_test(paths["venv"], model_dir, needs, reqs, config, src.directory)
     if added:  # the record says what OUT/venv holds now
         meta.update(packages=venv.describe(paths["venv"])[1], left_out_of_serving=needs.left_out,
                     added_by_smoke_test=added)
@@ -162,7 +162,7 @@ def _serving_needs(env: Path, model_dir: Path, report: execute.Report, config: C
 
 
 def _smoke_test(target: Path, model_dir: Path, needs: serving.Needs | None, reqs: list[requirements.Requirement],
-                config: Config) -> tuple[str, list[str]]:
+                config: Config, notebook_dir: Path) -> tuple[str, list[str]]:
     """Load the model and answer its example in the served environment; (answer, packages added).
     A module it lacks that the build environment has (loaded lazily, or only by the example)
     joins the served environment, pinned; then the smoke test runs again."""
@@ -171,7 +171,7 @@ def _smoke_test(target: Path, model_dir: Path, needs: serving.Needs | None, reqs
         log("Smoke test: loading the model in a fresh process of the served environment")
         try:
             providers = needs.providers if needs else None
-            return smoke.run(venv.python_of(target), model_dir, SMOKE_TIMEOUT_S, providers), added
+            return smoke.run(venv.python_of(target), model_dir, SMOKE_TIMEOUT_S, providers, notebook_dir), added
         except SmokeTestError as exc:
             spec = needs.on_demand.get(exc.missing) if needs and exc.missing else None
             if spec is None:

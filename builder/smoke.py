@@ -12,11 +12,14 @@ from .environments import TOOLING
 from .errors import SmokeTestError
 
 _MISSING = re.compile(r"No module named '([\w.]+)'")
+_NO_FILE = re.compile(r"(?:FileNotFoundError|OSError|IOError): \[Errno 2\] No such file or directory: '([^']+)'")
 
 
-def run(python: Path, model_dir: Path, timeout: float, providers: dict | None = None) -> str:
+def run(python: Path, model_dir: Path, timeout: float, providers: dict | None = None,
+        notebook_dir: Path | None = None) -> str:
     """Return the example's JSON answer ('' without an example); raise SmokeTestError on failure.
-    providers (module -> distribution of the build environment) words a missing module's fix."""
+    providers (module -> distribution of the build environment) words a missing module's fix;
+    notebook_dir (where the cells ran) a file's that predictor opens by a relative path."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["MPLBACKEND"] = "Agg"
     try:
@@ -29,11 +32,21 @@ def run(python: Path, model_dir: Path, timeout: float, providers: dict | None = 
         text = result.stderr.strip() or result.stdout.strip()
         error = SmokeTestError("The built model failed its smoke test in a fresh process of the served "
                                "environment:\n    " + "\n    ".join(text.splitlines()[-20:])
-                               + _missing_hint(text, providers or {}))
+                               + _missing_hint(text, providers or {}) + _file_hint(text, notebook_dir))
         missing = _MISSING.findall(text)
         error.missing = missing[-1].split(".")[0] if missing else None
         raise error
     return result.stdout.strip()
+
+
+def _file_hint(text: str, notebook_dir: Path | None) -> str:
+    """predictor opens a file by a path relative to the notebook's folder: the service runs elsewhere."""
+    found = _NO_FILE.findall(text)
+    if not found or notebook_dir is None or Path(found[-1]).is_absolute() or not (notebook_dir / found[-1]).exists():
+        return ""
+    return (f"\n  predictor opens '{found[-1]}' by a path relative to the notebook's folder, where the cells ran; the "
+            "service runs elsewhere, and an image holds no source tree. Load it in a cell at top level (e.g. "
+            f"model = joblib.load('{found[-1]}')) and use that object in predictor: it then travels in the artifact.")
 
 
 def _missing_hint(text: str, providers: dict) -> str:

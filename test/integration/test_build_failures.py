@@ -67,6 +67,16 @@ FAILURES = {
         ['requirements = [["nbs2i-no-such-package-xyz", "9.9.9"]]', "def predictor(s):\n    return s"],
         ["failed installing the requirements nbs2i-no-such-package-xyz==9.9.9", "nbs2i-no-such-package-xyz",
          "model.ipynb cell 1"]),
+    "predictor_reads_a_file_beside_the_notebook": (
+        ["import pickle\nwith open('model.pkl', 'wb') as f:\n    pickle.dump({'scale': 3}, f)",
+         "def predictor(s):\n    with open('model.pkl', 'rb') as f:\n        return s * pickle.load(f)['scale']",
+         "example = 2"],
+        ["predictor(example) raised", "No such file or directory: 'model.pkl'", "predictor opens 'model.pkl' by a "
+         "path relative to the notebook's folder, where the cells ran", "Load it in a cell at top level"]),
+    "written_in_colab": (
+        ["from google.colab import drive\ndrive.mount('/content/drive')", "def predictor(s):\n    return s"],
+        ["cell 1 raised ModuleNotFoundError: No module named 'google'", "`google.colab` exists only inside Google "
+         "Colab", "`if 'google.colab' in sys.modules:`"]),
     "example_rejected": (["def predictor(s):\n    return s", "def validator(s):\n    return False", "example = [1]"],
                          ["failed its smoke test", "the notebook's own example was rejected"]),
     "example_not_json_answer": (["def predictor(s):\n    return {1, 2} if False else object()", "example = 1"],
