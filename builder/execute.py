@@ -129,6 +129,13 @@ def _missing(facts: dict, cell: Cell) -> str:
                 "installs it elsewhere, and Jupyter fails here too. Put the data the cell fetches from Drive beside "
                 "the notebook, and delete the cell or run it only there: `if 'google.colab' in sys.modules:`.")
     match = re.match(r"ModuleNotFoundError: No module named '([\w.]+)'", facts["exception"])
+    parent = facts.get("installed")
+    if match and parent and parent.get("distribution"):
+        return (f"\n  {parent['distribution']} {parent['version']} is installed and provides '{parent['module']}', but "
+                f"not '{match.group(1)}': a release after the one the notebook was written for removed or moved it. "
+                f"Change the import to today's name, or pin the {parent['distribution']} the notebook ran with in its "
+                "requirements (one too old for this Python: NBS2I_RELAX_PINS=1 takes the nearest release that "
+                "installs).")
     return imports.missing_module_hint(match.group(1).split(".")[0]) if match else ""
 
 

@@ -216,8 +216,27 @@ def run_cells(shell, cells):
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
             return {"kind": "cell", "cell": index, "exception": f"{type(error).__name__}: {error}".rstrip(": "),
-                    "traceback": shell.last_traceback}
+                    "traceback": shell.last_traceback, "installed": installed_parent(error)}
     return None
+
+
+def installed_parent(error):
+    """For `No module named 'sklearn.cross_validation'`: the installed package that provides
+    'sklearn' (name, version), so the message can say the submodule is gone, not the package."""
+    import importlib.metadata
+    import importlib.util
+
+    name = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+    if not name or "." not in name:
+        return None
+    top = name.split(".")[0]
+    try:
+        if importlib.util.find_spec(top) is None:
+            return None
+        dist = importlib.metadata.packages_distributions().get(top, [None])[0]
+        return {"module": top, "distribution": dist, "version": importlib.metadata.version(dist) if dist else None}
+    except (ImportError, ValueError, importlib.metadata.PackageNotFoundError):
+        return None
 
 
 def pickle_by_value(root):

@@ -73,6 +73,12 @@ FAILURES = {
          "example = 2"],
         ["predictor(example) raised", "No such file or directory: 'model.pkl'", "predictor opens 'model.pkl' by a "
          "path relative to the notebook's folder, where the cells ran", "Load it in a cell at top level"]),
+    "module_a_later_release_removed": (
+        # as `from sklearn.cross_validation import train_test_split` (gone in scikit-learn 0.20) fails today
+        ['requirements = ["packaging==24.1"]', "from packaging.nbs2i_gone import split", "def predictor(s):\n    return s"],
+        ["cell 2 raised ModuleNotFoundError: No module named 'packaging.nbs2i_gone'", "packaging 24.1 is installed and "
+         "provides 'packaging', but not 'packaging.nbs2i_gone': a release after the one the notebook was written for "
+         "removed or moved it. Change the import to today's name"]),
     "written_in_colab": (
         ["from google.colab import drive\ndrive.mount('/content/drive')", "def predictor(s):\n    return s"],
         ["cell 1 raised ModuleNotFoundError: No module named 'google'", "`google.colab` exists only inside Google "
