@@ -10,7 +10,8 @@ pins' time was written for, and matplotlib and IPython's matplotlib-inline come 
 uv resolves each relaxed pin on its own, lowest version first (`--resolution lowest-direct`),
 from wheels only (`--only-binary`): an old source release would otherwise be chosen and then
 fail to compile. A package with no wheels at all (an old pure-Python one) may build from
-source. When the nearest releases do not install together, the pins become lower bounds,
+source. Then all of them together, each at least its own nearest, as of the era, so that
+they fit one another. When the nearest releases do not install together, the pins become lower bounds,
 still taken as of the era; then lower bounds alone (environments.build_environment).
 Release days come from the index's JSON API (PEP 691, upload-time of PEP 700); an index that
 does not give them (a local folder) leaves the era unknown and the unpinned packages newest.
@@ -61,6 +62,8 @@ def relax(requirements: list[Requirement], config: Config) -> Asked:
     """NBS2I_RELAX_PINS: every pin its nearest installable release (else a lower bound), the era found."""
     floors, floors_relaxed = specifiers.relax(requirements)
     closest = versions(floors, floors_relaxed, config)
+    era_day = era(closest, config)
+    closest = together(floors, closest, era_day, config) or closest
     reqs, relaxed = apply(floors, floors_relaxed, closest)
     for r in relaxed:
         if not unchanged(r):
@@ -70,7 +73,6 @@ def relax(requirements: list[Requirement], config: Config) -> Asked:
     kept = [f"{r.name}{r.pinned}" for r in relaxed if unchanged(r)]
     if kept:
         _log(f"NBS2I_RELAX_PINS: these pins install as they are and stay: {', '.join(kept)}")
-    era_day = era(closest, config)
     if era_day:
         _log(f"NBS2I_RELAX_PINS: the newest of those releases came out before {era_day}; the rest of the build "
              "environment (unpinned packages, what they depend on, IPython) is taken as of then too, as a Jupyter of "
@@ -93,6 +95,28 @@ def versions(requirements: list[Requirement], relaxed: list[Relaxed], config: Co
     with ThreadPoolExecutor(max_workers=4) as pool:
         found = dict(zip(lines, pool.map(lambda name: _nearest(name, lines[name], config), lines)))
     return {name: version for name, version in found.items() if version}
+
+
+def together(requirements: list[Requirement], found: dict[str, str], day: str | None,
+             config: Config) -> dict[str, str]:
+    """The nearest releases made to fit one another: resolved together, each at least its own
+    nearest, lowest first, as of the era (scikit-learn 1.1.3 needs joblib>=1.0, though joblib
+    0.15.1 alone installs). Empty when uv finds no such set."""
+    lines = [f"{canonicalize_name(Pep508(r.text).name)}>={found[r.name]}" + _marker(r) for r in requirements
+             if r.name in found and not r.url]
+    cmd = ["uv", "pip", "compile", "-", "--python", venv.base_python(config), "--resolution", "lowest-direct",
+           "--no-header", "--no-annotate", *venv.uv_options(config)] + (["--exclude-newer", day] if day else [])
+    result = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
+                            env=venv.process_env(config))
+    if result.returncode != 0:
+        return {}
+    pinned = (_PINNED.match(text.strip()) for text in result.stdout.splitlines())
+    return {canonicalize_name(m.group(1)): m.group(2) for m in pinned if m and canonicalize_name(m.group(1)) in found}
+
+
+def _marker(req: Requirement) -> str:
+    marker = Pep508(req.text).marker
+    return f"; {marker}" if marker else ""
 
 
 def _nearest(name: str, line: str, config: Config) -> str | None:
