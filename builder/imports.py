@@ -6,6 +6,8 @@ invites typosquats, so an import this table does not know is named in an error i
 from __future__ import annotations
 
 import ast
+import functools
+import os
 import sys
 from pathlib import Path
 
@@ -125,9 +127,27 @@ def _written_module(node: ast.AST) -> set[str]:
 
 
 def _in_source(module: str, source: Source) -> bool:
-    """A module of the repository itself (beside the notebook or at the root)."""
+    """A module of the repository itself: beside the notebook, at the root, or anywhere in the
+    tree (`sys.path.append('../src')` then `import features`, as cookiecutter layouts do)."""
     return any((folder / f"{module}.py").is_file() or (folder / module).is_dir()
-               for folder in (source.directory, source.root))
+               for folder in (source.directory, source.root)) or module in repository_modules(source.root)
+
+
+@functools.lru_cache(maxsize=8)
+def repository_modules(root: Path) -> frozenset[str]:
+    """Names of the modules (x.py) and packages (x/__init__.py) anywhere in root, hidden folders,
+    virtualenvs and installed packages left out."""
+    found = set()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "__")) and d not in _NOT_SOURCE
+                   and not os.path.isfile(os.path.join(folder, d, "pyvenv.cfg"))]
+        found.update(name[:-3] for name in files if name.endswith(".py"))
+        if "__init__.py" in files:
+            found.add(os.path.basename(folder))
+    return frozenset(found)
+
+
+_NOT_SOURCE = {"site-packages", "node_modules", "venv", "env", "build", "dist"}
 
 
 def missing_module_hint(module: str) -> str:

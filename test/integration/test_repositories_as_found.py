@@ -100,3 +100,23 @@ def test_a_demo_notebook_that_installs_its_own_repository(tmp_path):
     assert any(p.startswith("homes") for p in served) and any(p.startswith("tabulate==") for p in served)
     with Service(tmp_path / "out", workers=1) as svc:
         assert request(svc.url + "/predict", 3)[2]["prediction"] == {"price": 30, "table": "-\n3\n-"}
+
+
+def test_a_cookiecutter_layout_notebooks_beside_src(tmp_path):
+    # cookiecutter-data-science: the notebook in notebooks/ reaches src/ through sys.path, data in data/
+    src = tmp_path / "src"
+    (src / "src" / "features").mkdir(parents=True)
+    (src / "src" / "features" / "__init__.py").write_text("")
+    (src / "src" / "features" / "build_features.py").write_text(
+        "def area_of(row):\n    return row['width'] * row['depth']\n")
+    (src / "data" / "raw").mkdir(parents=True)
+    (src / "data" / "raw" / "homes.csv").write_text("width,depth,price\n1,2,20\n2,2,40\n3,1,30\n")
+    write_notebook(src / "notebooks", "import os, sys\nsys.path.append(os.path.abspath(os.path.join('..', 'src')))",
+                   "import pandas as pd\nfrom features.build_features import area_of\n"
+                   "homes = pd.read_csv('../data/raw/homes.csv')\nper_area = (homes.price / homes.apply(area_of, axis=1)).mean()",
+                   "def predictor(sample):\n    return float(area_of(sample) * per_area)", "example = {'width': 1, 'depth': 1}",
+                   name="1.0-train.ipynb")
+    build_ok(src, tmp_path / "out", "--notebook", "notebooks/1.0-train.ipynb")
+    assert _meta(tmp_path / "out")["inferred_requirements"] == ["pandas"]  # features is the repository's own
+    with Service(tmp_path / "out", workers=1) as svc:
+        assert request(svc.url + "/predict", {"width": 2, "depth": 3})[2]["prediction"] == 60.0

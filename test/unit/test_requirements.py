@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbs2i import declared, source
+from nbs2i import declared, imports, source
 from nbs2i.errors import NotebookError, RequirementsError
 from test.helpers import write_notebook
 
@@ -235,3 +235,15 @@ def test_a_freeze_of_a_conda_environment_names_folders_of_another_machine(tmp_pa
     assert ("numpy @ file:///tmp/build/80754af9/numpy_and_numpy_base_1603483703303/work (requirements.txt line 1) "
             "names a folder of the machine it was frozen on (a conda build's); installing numpy from the index "
             "instead") in capsys.readouterr().err
+
+
+def test_modules_anywhere_in_the_repository_are_its_own_not_packages(tmp_path):
+    # cookiecutter-data-science: notebooks/ beside src/, reached with sys.path.append('../src')
+    (tmp_path / "src" / "features").mkdir(parents=True)
+    (tmp_path / "src" / "features" / "__init__.py").write_text("")
+    (tmp_path / "src" / "helpers.py").write_text("")
+    nb = write_notebook(tmp_path / "notebooks", "import sys\nsys.path.append('../src')",
+                        "import helpers\nfrom features.build import clean\nimport numpy")
+    src = source.locate(tmp_path, "notebooks/model.ipynb")
+    assert imports.needed(source.read(src), src) == {"numpy": "cell 2"}
+    assert nb.is_file()
