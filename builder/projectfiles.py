@@ -94,15 +94,15 @@ def _log(message: str) -> None:
 
 def _toml(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(reqfile.read_text(path))
+    except tomllib.TOMLDecodeError as exc:
         raise RequirementsError(f"{path.name} cannot be read as TOML ({exc}).") from None
 
 
 def _pipfile_lock(path: Path) -> list[Requirement]:
     try:
-        default = json.loads(path.read_text(encoding="utf-8")).get("default", {})
-    except (OSError, ValueError) as exc:
+        default = json.loads(reqfile.read_text(path)).get("default", {})
+    except ValueError as exc:
         raise RequirementsError(f"{path.name} cannot be read as JSON ({exc}). Run `pipenv lock` again.") from None
     found = []
     for name, entry in default.items():
@@ -160,8 +160,8 @@ def _pyproject(path: Path) -> list[Requirement]:
 
 def _environment_yml(path: Path) -> list[Requirement]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(reqfile.read_text(path)) or {}
+    except yaml.YAMLError as exc:
         raise RequirementsError(f"{path.name} cannot be read as YAML ({exc}).") from None
     found, skipped = [], []
     for entry in data.get("dependencies", []) or []:

@@ -7,6 +7,7 @@ which are passed to the installer as pip would take them.
 """
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import shlex
@@ -43,13 +44,30 @@ class ReqFile:
     indexes: Indexes = field(default_factory=Indexes)
 
 
+# Byte-order marks, longest first (UTF-32's begins as UTF-16's does), and the codec each means.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def read_text(path: Path) -> str:
+    """A repository's text file as pip decodes one: by its byte-order mark, else UTF-8.
+    `pip freeze > requirements.txt` in Windows PowerShell writes UTF-16 with a mark."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RequirementsError(f"{path} cannot be read ({exc.strerror}).") from None
+    codec = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise RequirementsError(f"{path} is not {codec} text ({exc.reason} at byte {exc.start}). Save it as UTF-8 "
+                                "and rebuild.") from None
+
+
 def read(path: Path, into: ReqFile | None = None, constraint: bool = False) -> ReqFile:
     """Read path (and what it includes) into one ReqFile."""
     into = into if into is not None else ReqFile()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RequirementsError(f"{path} cannot be read ({exc.strerror}).") from None
+    text = read_text(path)
     for number, line in _logical_lines(text):
         origin = f"{path.name} line {number}"
         line = _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), m.group(0)), line)

@@ -84,3 +84,9 @@ def test_pipfile_and_pyproject_declare_without_a_lock(tmp_path):
 ])
 def test_conda_specs(spec, pypi):
     assert projectfiles.conda_to_pypi(spec) == pypi
+
+
+def test_an_environment_yml_exported_in_powershell(tmp_path):
+    # `conda env export > environment.yml` in Windows PowerShell: UTF-16 with a byte-order mark
+    (tmp_path / "environment.yml").write_bytes("name: demo\ndependencies:\n  - tabulate=0.9\n".encode("utf-16"))
+    assert [r.text for r in projectfiles.read(tmp_path).requirements] == ["tabulate==0.9.*"]

@@ -58,3 +58,17 @@ def test_what_cannot_be_read_says_where(tmp_path, line, message):
     (tmp_path / "requirements.txt").write_text(line + "\n")
     with pytest.raises(RequirementsError, match=message):
         reqfile.read(tmp_path / "requirements.txt")
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-8-sig", "utf-32", "utf-8"])
+def test_files_are_decoded_as_pip_decodes_them(tmp_path, codec):
+    # `pip freeze > requirements.txt` in Windows PowerShell writes UTF-16 with a byte-order mark
+    (tmp_path / "requirements.txt").write_bytes("numpy==1.26.4\r\ntabulate==0.9.0\r\n".encode(codec))
+    assert [r.text for r in reqfile.read(tmp_path / "requirements.txt").requirements] == ["numpy==1.26.4",
+                                                                                        "tabulate==0.9.0"]
+
+
+def test_a_file_in_no_encoding_pip_reads_is_an_error_naming_it(tmp_path):
+    (tmp_path / "requirements.txt").write_bytes(b"numpy==1.26.4 \xff\xfe\xfa\n")
+    with pytest.raises(RequirementsError, match=r"requirements.txt is not utf-8 text .* Save it as UTF-8"):
+        reqfile.read(tmp_path / "requirements.txt")
