@@ -9,6 +9,8 @@ here though it did where the notebook ran: found in public repositories, each lo
   folder of the machine it ran on; where that folder is absent it means `name` from the index.
 - Jupyter's front ends (jupyter, notebook, jupyterlab ...) are what a person opens notebooks
   with, never what a cell imports; IPython runs the cells here, so they mean nothing.
+- `pkg-resources==0.0.0` is what Debian's and Ubuntu's patched pip writes into a freeze for
+  its own vendored setuptools; no such project exists, so it means nothing either.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ STAND_INS = {"sklearn": "scikit-learn"}
 _WINDOWS, _MACOS = 'sys_platform == "win32"', 'sys_platform == "darwin"'
 PLATFORM_ONLY = {"pywin32": _WINDOWS, "pypiwin32": _WINDOWS, "pywinpty": _WINDOWS, "winpty": _WINDOWS,
                  "windows-curses": _WINDOWS, "wmi": _WINDOWS, "pyobjc": _MACOS, "pyobjc-core": _MACOS}
+NOT_PROJECTS = frozenset({"pkg-resources"})
 FRONT_ENDS = frozenset({"jupyter", "jupyterlab", "notebook", "nbclassic", "voila", "jupyter-server",
                         "jupyterlab-server", "jupyter-lsp", "jupyterlab-lsp"})
 
@@ -38,7 +41,11 @@ def interpret(found: list[Requirement]) -> list[Requirement]:
     if front_ends:
         _log(f"Not installed: {', '.join(f'{r.text} ({r.origin})' for r in front_ends)}, Jupyter's front end; "
              "IPython runs the cells here")
-    return [_platform_marker(_absent_local_build(_stand_in(r))) for r in found if r not in front_ends]
+    bogus = [r for r in found if r.name in NOT_PROJECTS and not r.url]
+    for req in bogus:
+        _log(f"Not installed: {req.text} ({req.origin}), which Debian's and Ubuntu's pip freeze writes for no "
+             "project at all")
+    return [_platform_marker(_absent_local_build(_stand_in(r))) for r in found if r not in front_ends + bogus]
 
 
 def _stand_in(req: Requirement) -> Requirement:

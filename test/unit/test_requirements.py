@@ -192,9 +192,10 @@ def test_constraint_files_narrow_what_is_asked_for(tmp_path):
     assert collect(tmp_path, "x = 1", txt="-c constraints.txt\nnumpy\n") == ["numpy<2"]
 
 
-def test_a_windows_pip_freeze_and_the_sklearn_placeholder_mean_what_they_meant(tmp_path, capsys):
-    # `pip freeze` on Windows: pywin32 and pywinpty with no marker; an old line naming PyPI's `sklearn`
-    txt = "numpy==1.26.4\npywin32==306\npywinpty==2.0.13\nsklearn\npyobjc-framework-Cocoa==10.3\n"
+def test_a_pip_freeze_of_windows_or_ubuntu_and_the_sklearn_placeholder_mean_what_they_meant(tmp_path, capsys):
+    # `pip freeze` on Windows: pywin32 and pywinpty with no marker; on Ubuntu: pkg-resources==0.0.0;
+    # an old line naming PyPI's `sklearn`
+    txt = "numpy==1.26.4\npywin32==306\npywinpty==2.0.13\nsklearn\npyobjc-framework-Cocoa==10.3\npkg-resources==0.0.0\n"
     assert collect(tmp_path, "import numpy", txt=txt) == [
         "numpy==1.26.4", 'pywin32==306; sys_platform == "win32"', 'pywinpty==2.0.13; sys_platform == "win32"',
         "scikit-learn", 'pyobjc-framework-Cocoa==10.3; sys_platform == "darwin"']
@@ -203,6 +204,7 @@ def test_a_windows_pip_freeze_and_the_sklearn_placeholder_mean_what_they_meant(t
             "'sklearn' import, and its releases refuse to install; installing scikit-learn instead") in err
     assert ('pywin32==306 (requirements.txt line 2) is for one operating system only; installed as if declared '
             '`pywin32==306; sys_platform == "win32"`') in err
+    assert "Not installed: pkg-resources==0.0.0 (requirements.txt line 6), which Debian's and Ubuntu's pip" in err
 
 
 def test_the_sklearn_placeholder_merges_into_a_declared_scikit_learn(tmp_path):
