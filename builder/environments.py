@@ -127,7 +127,8 @@ def add_imported(env: Path, requirements: list[Requirement], imported: dict[str,
     """Packages the cells import that no declared requirement installed (a requirements.txt written
     for a web app beside the notebook lists Flask, not the pandas the notebook trains with): the
     well-known ones join the build environment, as they were in the Jupyter the notebook ran in.
-    Returns what was added; an unknown import is only named (a look-alike name could be anybody's)."""
+    Returns what was added; an unknown import is only named (a look-alike name could be anybody's),
+    and packages that do not install are only warned of: the cell that needs one then fails."""
     missing = venv.missing_modules(env, sorted(imported), directory)
     added: list[Requirement] = []
     for module in missing:
@@ -142,14 +143,16 @@ def add_imported(env: Path, requirements: list[Requirement], imported: dict[str,
              "import names: " + ", ".join(f"{r.text} ({r.origin})" for r in added))
         together = requirements + added
         what = f"{', '.join(r.text for r in added)} into the build environment"
-        try:
-            venv.install(env, build_specs(together), config, together, what, ours=_ours(together), as_of=era)
-        except InstallError:
-            if era is None:
-                raise
-            _log(f"They did not install as of {era}, the era of the relaxed pins; taking them newest")
-            venv.install(env, build_specs(together), config, together, what, ours=_ours(together))
-    return added
+        for as_of in ([era] if era else []) + [None]:
+            try:
+                venv.install(env, build_specs(together), config, together, what, ours=_ours(together), as_of=as_of)
+                return added
+            except InstallError as exc:
+                reason = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+                _log(f"warning: they did not install{f' as of {era}' if as_of else ''} ({reason})"
+                     + ("; taking them newest" if as_of else "; going on without them: a cell that imports one "
+                        "fails as it would in Jupyter, naming it"))
+    return []
 
 
 def served_environment(target: Path, specs: list[str], requirements: list[Requirement], pins: list[str],

@@ -82,3 +82,31 @@ def test_readme_names_every_package_the_service_installs():
         assert requirement.name in row, requirement.name
         for extra in requirement.extras:
             assert extra in row, extra
+
+
+def test_imports_left_unprovided_get_their_packages_and_a_failed_install_is_only_a_warning(
+        tmp_path, monkeypatch, capsys):
+    # The installer is replaced here: what is tested is which packages are asked for, and that a
+    # package that will not install (a real one fails the same way in test_build_failures) stops nothing.
+    from nbs2i import venv
+    from nbs2i.errors import InstallError
+    from nbs2i_service.config import load_config
+
+    asked = []
+
+    def install(env, specs, config, requirements, what, ours=(), as_of=None):
+        asked.append((specs, as_of))
+        raise InstallError("uv failed installing\n    error: no wheel for this platform")
+
+    monkeypatch.setattr(venv, "missing_modules", lambda env, modules, cwd: ["pandas", "sklearn", "zzlocal"])
+    monkeypatch.setattr(venv, "install", install)
+    declared = [make("scikit-learn==1.5.2", "requirements.txt line 1")]
+    added = environments.add_imported(tmp_path, declared, {"pandas": "cell 1", "sklearn": "cell 2", "zzlocal": "cell 3"},
+                                      tmp_path, load_config({}), era="2022-10-27")
+    assert added == []
+    assert [a[1] for a in asked] == ["2022-10-27", None]  # as of the era, then newest
+    assert asked[0][0][:2] == ["scikit-learn==1.5.2", "pandas"]  # sklearn is declared already
+    err = capsys.readouterr().err
+    assert "cell 3 imports 'zzlocal', which no requirement installed and which is not a well-known import name" in err
+    assert "pandas (imported in cell 1, not declared)" in err
+    assert "warning: they did not install (error: no wheel for this platform); going on without them" in err
