@@ -29,6 +29,12 @@ DISTRIBUTIONS = {
     "tensorflow_hub": "tensorflow-hub", "sklearn_crfsuite": "sklearn-crfsuite", "Levenshtein": "levenshtein",
     "mpl_toolkits": "matplotlib", "pylab": "matplotlib", "gensim": "gensim", "git": "GitPython",
     "magic": "python-magic", "slugify": "python-slugify", "multipart": "python-multipart", "sqlalchemy": "SQLAlchemy",
+    "xlsxwriter": "XlsxWriter", "skopt": "scikit-optimize", "bayes_opt": "bayesian-optimization",
+    "keras_tuner": "keras-tuner", "tensorflow_datasets": "tensorflow-datasets", "pytorch_lightning": "pytorch-lightning",
+    "faiss": "faiss-cpu", "surprise": "scikit-surprise", "feature_engine": "feature-engine", "scikitplot": "scikit-plot",
+    "pandas_datareader": "pandas-datareader", "ydata_profiling": "ydata-profiling", "unidecode": "Unidecode",
+    "stable_baselines3": "stable-baselines3", "community": "python-louvain", "flask": "Flask", "netCDF4": "netCDF4",
+    "PyPDF2": "PyPDF2", "pyLDAvis": "pyLDAvis", "vaderSentiment": "vaderSentiment",
     **{name: name for name in (
         "numpy", "pandas", "scipy", "matplotlib", "seaborn", "statsmodels", "plotly", "bokeh", "altair", "xgboost",
         "lightgbm", "catboost", "torch", "torchvision", "torchaudio", "tensorflow", "keras", "jax", "flax", "transformers",
@@ -39,7 +45,13 @@ DISTRIBUTIONS = {
         "onnxruntime", "skl2onnx", "einops", "timm", "albumentations", "imageio", "tifffile", "librosa",
         "soundfile", "pydub", "emcee", "arviz", "pymc", "lifelines", "gymnasium", "gym", "mglearn", "patsy",
         "pyod", "eli5", "lime", "missingno", "yellowbrick", "pydantic", "boto3", "fastai", "ipywidgets", "six",
-        "toolz", "regex", "ujson", "orjson", "msgpack", "zmq", "psutil", "sqlparse", "httpx", "aiohttp")},
+        "toolz", "regex", "ujson", "orjson", "msgpack", "zmq", "psutil", "sqlparse", "httpx", "aiohttp",
+        "pypdf", "pdfplumber", "lightning", "torchmetrics", "torchtext", "evaluate", "accelerate", "sentencepiece",
+        "pydotplus", "dtreeviz", "statsforecast", "yfinance", "geopandas", "shapely", "pyproj", "squarify", "imutils",
+        "emoji", "termcolor", "rich", "toml", "streamlit", "gradio", "dash", "fastapi", "uvicorn", "mlflow", "wandb",
+        "tensorboard", "igraph", "pyvis", "pygame", "numexpr", "bottleneck", "fastparquet", "zarr", "pyspark",
+        "findspark", "sweetviz", "pycaret", "featuretools", "tpot", "interpret", "annoy", "gdown", "kaggle", "openai",
+        "tiktoken", "langchain", "contractions", "inflect")},
 }
 # Google Colab's own modules: no package provides them elsewhere (the cell fails as in Jupyter, with a hint).
 COLAB_ONLY = ("google.colab",)
