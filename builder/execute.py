@@ -99,7 +99,7 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
             f"{name}: cell {cell.index} raised {facts['exception']}\n"
             f"  The cell begins:\n{excerpt(cell.source)}\n"
             f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _missing(facts, cell)
-            + _undefined(facts, cell, cells) + _shell_failures(facts) +
+            + _undefined(facts, cell, cells) + _hosted_data(facts) + _shell_failures(facts) +
             "\n  Fix the cell so the notebook runs top to bottom in a fresh kernel, then rebuild."
         )
     if kind == "no_predictor":
@@ -137,6 +137,24 @@ def _missing(facts: dict, cell: Cell) -> str:
                 "requirements (one too old for this Python: NBS2I_RELAX_PINS=1 takes the nearest release that "
                 "installs).")
     return imports.missing_module_hint(match.group(1).split(".")[0]) if match else ""
+
+
+# Where notebook hosts mount data: Kaggle's competition and dataset files, Colab's Google Drive.
+_HOSTED = ((re.compile(r"'((?:/kaggle|\.\./input)/[^']*)'"), "Kaggle, which mounts a competition's and a dataset's files "
+            "at /kaggle/input"), (re.compile(r"'(/content/[^']*)'"), "Google Colab, whose files and mounted Drive are "
+                                  "under /content"))
+
+
+def _hosted_data(facts: dict) -> str:
+    """A file the notebook's host provided: Kaggle's /kaggle/input, Colab's /content."""
+    if not re.match(r"(FileNotFoundError|OSError|IOError)\b", facts["exception"]):
+        return ""
+    for pattern, host in _HOSTED:
+        found = pattern.search(facts["exception"])
+        if found:
+            return (f"\n  '{found.group(1)}' is a path of {host}; nothing provides it elsewhere. Put the file in the "
+                    "repository (beside the notebook, say) and read it by a path relative to the notebook's folder.")
+    return ""
 
 
 def _undefined(facts: dict, cell: Cell, cells: list[Cell]) -> str:

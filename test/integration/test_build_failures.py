@@ -79,6 +79,10 @@ FAILURES = {
         ["cell 2 raised ModuleNotFoundError: No module named 'packaging.nbs2i_gone'", "packaging 24.1 is installed and "
          "provides 'packaging', but not 'packaging.nbs2i_gone': a release after the one the notebook was written for "
          "removed or moved it. Change the import to today's name"]),
+    "written_on_kaggle": (
+        ["train = open('/kaggle/input/titanic/train.csv').read()", "def predictor(s):\n    return s"],
+        ["cell 1 raised FileNotFoundError", "'/kaggle/input/titanic/train.csv' is a path of Kaggle, which mounts a "
+         "competition's and a dataset's files at /kaggle/input", "Put the file in the repository"]),
     "written_in_colab": (
         ["from google.colab import drive\ndrive.mount('/content/drive')", "def predictor(s):\n    return s"],
         ["cell 1 raised ModuleNotFoundError: No module named 'google'", "`google.colab` exists only inside Google "
