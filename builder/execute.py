@@ -99,7 +99,7 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
             f"{name}: cell {cell.index} raised {facts['exception']}\n"
             f"  The cell begins:\n{excerpt(cell.source)}\n"
             f"  The notebook's traceback:\n" + _indent(facts["traceback"]) + _missing(facts, cell)
-            + _undefined(facts, cell, cells) + _hosted_data(facts) + _shell_failures(facts) +
+            + _undefined(facts, cell, cells) + _hosted_data(facts) + _numpy_abi(facts) + _shell_failures(facts) +
             "\n  Fix the cell so the notebook runs top to bottom in a fresh kernel, then rebuild."
         )
     if kind == "no_predictor":
@@ -143,6 +143,17 @@ def _missing(facts: dict, cell: Cell) -> str:
 _HOSTED = ((re.compile(r"'((?:/kaggle|\.\./input)/[^']*)'"), "Kaggle, which mounts a competition's and a dataset's files "
             "at /kaggle/input"), (re.compile(r"'(/content/[^']*)'"), "Google Colab, whose files and mounted Drive are "
                                   "under /content"))
+
+
+def _numpy_abi(facts: dict) -> str:
+    """A package compiled for NumPy 1.x beside the NumPy 2 that nothing kept numpy from resolving to."""
+    printed = "".join(str(o.get("text", "")) for o in facts.get("outputs", {}).get(str(facts["cell"]), {})
+                      .get("outputs", []) if o.get("output_type") == "stream")
+    if "compiled using NumPy 1.x cannot be run in" not in printed + facts["traceback"]:
+        return ""
+    return ("\n  A package the cell imports was compiled for NumPy 1.x, and numpy resolved to 2 because no requirement "
+            "bounds it (NumPy 2.0, of June 2024, changed what compiled packages link against). Add \"numpy<2\" to the "
+            "requirements, or build with NBS2I_RELAX_PINS=1, which takes what the pins leave open as of their day.")
 
 
 def _hosted_data(facts: dict) -> str:

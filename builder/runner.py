@@ -192,7 +192,7 @@ def start_shell(pip_pattern, directory):
         from matplotlib_inline.config import InlineBackend  # %config InlineBackend.figure_format = 'retina'
 
         shell.configurables.append(InlineBackend.instance(parent=shell))
-    except ImportError:
+    except Exception:  # no matplotlib, or one that cannot import: the cell that uses it fails, named
         pass
     return shell
 

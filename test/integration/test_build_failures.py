@@ -79,6 +79,10 @@ FAILURES = {
         ["cell 2 raised ModuleNotFoundError: No module named 'packaging.nbs2i_gone'", "packaging 24.1 is installed and "
          "provides 'packaging', but not 'packaging.nbs2i_gone': a release after the one the notebook was written for "
          "removed or moved it. Change the import to today's name"]),
+    "compiled_for_numpy_1": (  # a 2023 pin that installs today, beside the numpy 2 nothing kept it from
+        ['requirements = ["matplotlib==3.6.3"]', "import matplotlib.pyplot as plt", "def predictor(s):\n    return s"],
+        ["cell 2 raised ImportError", "A package the cell imports was compiled for NumPy 1.x, and numpy resolved to 2 "
+         "because no requirement bounds it", 'Add "numpy<2" to the requirements, or build with NBS2I_RELAX_PINS=1']),
     "written_on_kaggle": (
         ["train = open('/kaggle/input/titanic/train.csv').read()", "def predictor(s):\n    return s"],
         ["cell 1 raised FileNotFoundError", "'/kaggle/input/titanic/train.csv' is a path of Kaggle, which mounts a "
