@@ -141,8 +141,11 @@ def _written_module(node: ast.AST) -> set[str]:
 def _in_source(module: str, source: Source) -> bool:
     """A module of the repository itself: beside the notebook, at the root, or anywhere in the
     tree (`sys.path.append('../src')` then `import features`, as cookiecutter layouts do)."""
-    return any((folder / f"{module}.py").is_file() or (folder / module).is_dir()
-               for folder in (source.directory, source.root)) or module in repository_modules(source.root)
+    if any((folder / f"{module}.py").is_file() or (folder / module).is_dir()
+           for folder in (source.directory, source.root)):
+        return True  # where Python itself finds it first
+    # elsewhere only through sys.path, so a well-known name (a tutorial repository's pandas.py) stays the package's
+    return module in repository_modules(source.root) and distribution(module) is None
 
 
 @functools.lru_cache(maxsize=8)

@@ -244,8 +244,10 @@ def test_modules_anywhere_in_the_repository_are_its_own_not_packages(tmp_path):
     (tmp_path / "src" / "features").mkdir(parents=True)
     (tmp_path / "src" / "features" / "__init__.py").write_text("")
     (tmp_path / "src" / "helpers.py").write_text("")
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "lessons" / "pandas.py").write_text("")  # a tutorial's script, named for what it teaches
     nb = write_notebook(tmp_path / "notebooks", "import sys\nsys.path.append('../src')",
-                        "import helpers\nfrom features.build import clean\nimport numpy")
+                        "import helpers\nfrom features.build import clean\nimport numpy, pandas")
     src = source.locate(tmp_path, "notebooks/model.ipynb")
-    assert imports.needed(source.read(src), src) == {"numpy": "cell 2"}
+    assert imports.needed(source.read(src), src) == {"numpy": "cell 2", "pandas": "cell 2"}
     assert nb.is_file()
