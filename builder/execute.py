@@ -139,12 +139,6 @@ def _missing(facts: dict, cell: Cell) -> str:
     return imports.missing_module_hint(match.group(1).split(".")[0]) if match else ""
 
 
-# Where notebook hosts mount data: Kaggle's competition and dataset files, Colab's Google Drive.
-_HOSTED = ((re.compile(r"'((?:/kaggle|\.\./input)/[^']*)'"), "Kaggle, which mounts a competition's and a dataset's files "
-            "at /kaggle/input"), (re.compile(r"'(/content/[^']*)'"), "Google Colab, whose files and mounted Drive are "
-                                  "under /content"))
-
-
 def _numpy_abi(facts: dict) -> str:
     """A package compiled for NumPy 1.x beside the NumPy 2 that nothing kept numpy from resolving to."""
     printed = "".join(str(o.get("text", "")) for o in facts.get("outputs", {}).get(str(facts["cell"]), {})
@@ -154,6 +148,12 @@ def _numpy_abi(facts: dict) -> str:
     return ("\n  A package the cell imports was compiled for NumPy 1.x, and numpy resolved to 2 because no requirement "
             "bounds it (NumPy 2.0, of June 2024, changed what compiled packages link against). Add \"numpy<2\" to the "
             "requirements, or build with NBS2I_RELAX_PINS=1, which takes what the pins leave open as of their day.")
+
+
+# Where notebook hosts mount data: Kaggle's competition and dataset files, Colab's Google Drive.
+_HOSTED = ((re.compile(r"'((?:/kaggle|\.\./input)/[^']*)'"), "Kaggle, which mounts a competition's and a dataset's files "
+            "at /kaggle/input"), (re.compile(r"'(/content/[^']*)'"), "Google Colab, whose files and mounted Drive are "
+                                  "under /content"))
 
 
 def _hosted_data(facts: dict) -> str:

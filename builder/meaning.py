@@ -26,9 +26,11 @@ STAND_INS = {"sklearn": "scikit-learn"}
 _WINDOWS, _MACOS = 'sys_platform == "win32"', 'sys_platform == "darwin"'
 PLATFORM_ONLY = {"pywin32": _WINDOWS, "pypiwin32": _WINDOWS, "pywinpty": _WINDOWS, "winpty": _WINDOWS,
                  "windows-curses": _WINDOWS, "wmi": _WINDOWS, "pyobjc": _MACOS, "pyobjc-core": _MACOS}
-NOT_PROJECTS = frozenset({"pkg-resources"})
-FRONT_ENDS = frozenset({"jupyter", "jupyterlab", "notebook", "nbclassic", "voila", "jupyter-server",
-                        "jupyterlab-server", "jupyter-lsp", "jupyterlab-lsp"})
+# Never installed, and why (the log line's tail).
+_FRONT_END = "Jupyter's front end; IPython runs the cells here"
+NOT_INSTALLED = {**{name: _FRONT_END for name in ("jupyter", "jupyterlab", "notebook", "nbclassic", "voila",
+                                                  "jupyter-server", "jupyterlab-server", "jupyter-lsp", "jupyterlab-lsp")},
+                 "pkg-resources": "which Debian's and Ubuntu's pip freeze writes for no project at all"}
 
 
 def _log(message: str) -> None:
@@ -36,16 +38,12 @@ def _log(message: str) -> None:
 
 
 def interpret(found: list[Requirement]) -> list[Requirement]:
-    """Each requirement as it means for this build; front ends left out."""
-    front_ends = [r for r in found if r.name in FRONT_ENDS and not r.url]
-    if front_ends:
-        _log(f"Not installed: {', '.join(f'{r.text} ({r.origin})' for r in front_ends)}, Jupyter's front end; "
-             "IPython runs the cells here")
-    bogus = [r for r in found if r.name in NOT_PROJECTS and not r.url]
-    for req in bogus:
-        _log(f"Not installed: {req.text} ({req.origin}), which Debian's and Ubuntu's pip freeze writes for no "
-             "project at all")
-    return [_platform_marker(_absent_local_build(_stand_in(r))) for r in found if r not in front_ends + bogus]
+    """Each requirement as it means for this build; what is never installed (NOT_INSTALLED) left out."""
+    left_out = [r for r in found if r.name in NOT_INSTALLED and not r.url]
+    for reason in dict.fromkeys(NOT_INSTALLED[r.name] for r in left_out):
+        named = ", ".join(f"{r.text} ({r.origin})" for r in left_out if NOT_INSTALLED[r.name] == reason)
+        _log(f"Not installed: {named}, {reason}")
+    return [_platform_marker(_absent_local_build(_stand_in(r))) for r in found if r not in left_out]
 
 
 def _stand_in(req: Requirement) -> Requirement:

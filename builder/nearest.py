@@ -104,14 +104,8 @@ def together(requirements: list[Requirement], found: dict[str, str], day: str | 
     0.15.1 alone installs). Empty when uv finds no such set."""
     lines = [f"{canonicalize_name(Pep508(r.text).name)}>={found[r.name]}" + _marker(r) for r in requirements
              if r.name in found and not r.url]
-    cmd = ["uv", "pip", "compile", "-", "--python", venv.base_python(config), "--resolution", "lowest-direct",
-           "--no-header", "--no-annotate", *venv.uv_options(config)] + (["--exclude-newer", day] if day else [])
-    result = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
-                            env=venv.process_env(config))
-    if result.returncode != 0:
-        return {}
-    pinned = (_PINNED.match(text.strip()) for text in result.stdout.splitlines())
-    return {canonicalize_name(m.group(1)): m.group(2) for m in pinned if m and canonicalize_name(m.group(1)) in found}
+    resolved, _ = _compile(lines, config, ["--exclude-newer", day] if day else [])
+    return {name: version for name, version in (resolved or {}).items() if name in found}
 
 
 def _marker(req: Requirement) -> str:
@@ -123,15 +117,25 @@ def _nearest(name: str, line: str, config: Config) -> str | None:
     """The lowest version of line's package that uv would install here: from a wheel, else (a
     package with no wheels at all, an old pure-Python one) from source."""
     for wheels_only in (True, False):
-        cmd = ["uv", "pip", "compile", "-", "--python", venv.base_python(config), "--resolution", "lowest-direct",
-               "--no-header", "--no-annotate", *venv.uv_options(config)] + (["--only-binary", name] if wheels_only else [])
-        result = subprocess.run(cmd, input=line + "\n", capture_output=True, text=True, env=venv.process_env(config))
-        if result.returncode == 0:
-            pinned = (_PINNED.match(text.strip()) for text in result.stdout.splitlines())
-            return next((m.group(2) for m in pinned if m and canonicalize_name(m.group(1)) == name), None)
-        if not _NO_WHEELS.search(result.stderr):
+        found, error = _compile([line], config, ["--only-binary", name] if wheels_only else [])
+        if found is not None:
+            return found.get(name)
+        if not _NO_WHEELS.search(error):
             return None
     return None
+
+
+def _compile(lines: list[str], config: Config, options: list[str]) -> tuple[dict[str, str] | None, str]:
+    """uv's lowest resolution of lines for the build's Python: (canonical name -> version, or None
+    when it finds none; its error output)."""
+    cmd = ["uv", "pip", "compile", "-", "--python", venv.base_python(config), "--resolution", "lowest-direct",
+           "--no-header", "--no-annotate", *venv.uv_options(config), *options]
+    result = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
+                            env=venv.process_env(config))
+    if result.returncode != 0:
+        return None, result.stderr
+    pinned = (_PINNED.match(text.strip()) for text in result.stdout.splitlines())
+    return {canonicalize_name(m.group(1)): m.group(2) for m in pinned if m}, ""
 
 
 def unchanged(relaxed: Relaxed) -> bool:

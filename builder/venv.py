@@ -177,7 +177,8 @@ def _clash_hint(clashes: dict[str, str], failing: list[Requirement]) -> str:
                      + (f"{' and '.join(theirs)} cannot meet it." if theirs else
                         "the versions the notebook's requirements lead to cannot meet it."))
     return "".join(lines) + ("\n  Loosen the notebook's pin to a range that admits nbs2i's, or set NBS2I_RELAX_PINS=1 "
-                             "(--relax-pins) to install every pin as a lower bound.")
+                             "(--relax-pins) to install every pin as its nearest release and the rest as of their "
+                             "day.")
 
 
 def _pin_hint(failing: list[Requirement], cmd: list[str], unresolvable: bool) -> str:

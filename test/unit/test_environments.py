@@ -86,8 +86,8 @@ def test_readme_names_every_package_the_service_installs():
 
 def test_imports_left_unprovided_get_their_packages_and_a_failed_install_is_only_a_warning(
         tmp_path, monkeypatch, capsys):
-    # The installer is replaced here: what is tested is which packages are asked for, and that a
-    # package that will not install (a real one fails the same way in test_build_failures) stops nothing.
+    # The installer is replaced here (a well-known package that fails to install for real would need a
+    # broken index): what is tested is which packages are asked for, and that a failed install stops nothing.
     from nbs2i import venv
     from nbs2i.errors import InstallError
     from nbs2i_service.config import load_config
