@@ -28,8 +28,9 @@ class CellPositions(Preprocessor):
         return nb, resources
 
 
-def to_script(nb: nbformat.NotebookNode, source: Source, model_dir: Path) -> str:
-    """The script that runs every cell of nb and then writes the artifact into model_dir."""
+def to_script(nb: nbformat.NotebookNode, source: Source, model_dir: Path, options: dict | None = None) -> str:
+    """The script that runs every cell of nb and then writes the artifact into model_dir; options
+    (plain values) reach the runner's last step (which reference data to profile)."""
     exporter = TemplateExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="nbs2i",
                                 template_file="index.py.j2")
     exporter.register_filter("pyrepr", repr)
@@ -40,6 +41,7 @@ def to_script(nb: nbformat.NotebookNode, source: Source, model_dir: Path) -> str
         "model_dir": str(model_dir.resolve()),
         "root": str(source.root.resolve()),
         "install_command": INSTALL_COMMAND,
+        "options": dict(options or {}),
     }}
     script, _ = exporter.from_notebook_node(nbformat.from_dict(nb), resources=resources)
     return script

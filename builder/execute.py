@@ -18,6 +18,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbs2i_service import answers
+
 from . import imports
 from .cells import CONVENTIONAL, Cell, binding, excerpt
 from .errors import ContractError, ExecutionError
@@ -32,6 +34,7 @@ class Report:
     data: dict            # example / input_schema, as JSON values
     outputs: dict         # cell index (str) -> {"outputs": [nbformat outputs], "execution_count", "seconds"}
     shell_failures: list  # {"cell", "command", "exit_code"} of each `!cmd` that exited non-zero
+    checked: dict         # the run's own answers: example_prediction, batch_checked, nondeterministic
 
 
 def kernel_environment(env_root: Path, report: Path, ipython_dir: Path) -> dict[str, str]:
@@ -70,7 +73,8 @@ def run(script: Path, env_root: Path, source: Source, cells: list[Cell], timeout
         )
     if facts["status"] != "ok":
         raise _error(facts, source, cells)
-    return Report(facts["callables"], facts["data"], facts["outputs"], facts["shell_failures"])
+    checked = {k: facts[k] for k in ("example_prediction", "batch_checked", "nondeterministic") if k in facts}
+    return Report(facts["callables"], facts["data"], facts["outputs"], facts["shell_failures"], checked)
 
 
 def _relay(stream, current: list[int]) -> None:
@@ -117,8 +121,36 @@ def _error(facts: dict, source: Source, cells: list[Cell]) -> Exception:
             "It, or an object it uses, holds something that cannot be saved (an open file, lock, "
             "socket or database connection). Create that resource inside the function instead."
         )
+    if kind in _ANSWER_FAILURES:
+        return ContractError(f"{name}: " + _ANSWER_FAILURES[kind](facts))
     return ExecutionError(f"{name}: the notebook's run reported an unknown failure ({kind!r}): {facts}. "
                           "This is a bug in nbs2i; please report it with the build log.")
+
+
+def _batch_disagrees(facts: dict) -> str:
+    rows = f" and {facts['samples'] - 1} rows of {facts['rows']!r}" if facts.get("rows") else ""
+    return (f"batch_predictor and predictor answer differently, so the service's answers would depend on load (it "
+            f"gathers concurrent requests into batch_predictor calls). Scored alone and together in the notebook's "
+            f"run (the example{rows}), sample {facts['index']} {answers.shown(facts['sample'])} got "
+            f"{answers.shown(facts['alone'])} from predictor and {answers.shown(facts['batched'])} from "
+            f"batch_predictor (they differ at {facts['where']}; numbers may differ by a relative "
+            f"{answers.REL_TOL:g}). Make batch_predictor(samples) return [predictor(s) for s in samples], faster.")
+
+
+_ANSWER_FAILURES = {
+    "example_failed": lambda f: "predictor(example) raised in the notebook's own run, after every cell:\n"
+                                + _indent(f["traceback"]) + "\n  Fix predictor or example so the example scores.",
+    "example_not_json": lambda f: (f"predictor(example) returned a value that is not JSON ({f['exception']}). "
+                                   "Return lists, dicts, strings and numbers (numpy and pandas values are converted)."),
+    "batch_failed": lambda f: (f"batch_predictor raised on {f['samples']} sample{'s' if f['samples'] != 1 else ''} "
+                               "that predictor answers one by one "
+                               "(the example, and rows of the training data shaped like it):\n" + _indent(f["traceback"])
+                               + "\n  batch_predictor(samples) takes a list of samples as predictor takes one; fix it "
+                                 "or remove it."),
+    "batch_count": lambda f: (f"batch_predictor returned {f['answers']} answers for {f['samples']} samples; return one "
+                              "per sample, in order."),
+    "batch_disagrees": _batch_disagrees,
+}
 
 
 def _missing(facts: dict, cell: Cell) -> str:

@@ -46,6 +46,8 @@ def build(source: Source, model_name: str, requirements: list[Requirement], pack
         meta[contract.META_EXAMPLE] = report.data[contract.EXAMPLE]
     if contract.INPUT_SCHEMA in report.data:
         meta[contract.META_INPUT_SCHEMA] = report.data[contract.INPUT_SCHEMA]
+    if "example_prediction" in report.checked:
+        meta[contract.META_EXAMPLE_PREDICTION] = report.checked["example_prediction"]
     if signing_key:
         meta[contract.META_SIGNATURE] = artifact.sign(artifact_bytes, signing_key)
     return meta

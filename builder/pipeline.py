@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 import nbs2i_service
-from nbs2i_service import contract, openapi
+from nbs2i_service import answers, contract, openapi
 from nbs2i_service.config import Config
 
 from . import cells as cells_mod
@@ -197,10 +197,23 @@ def _run_notebook(nb: nbformat.NotebookNode, cells: list[cells_mod.Cell], src: s
     """Pass 2: every cell, with IPython, in the build environment; the artifact lands in model_dir."""
     with tempfile.TemporaryDirectory(prefix="nbs2i-script-") as tmp:
         script = Path(tmp) / f"{src.stem}.py"
-        script.write_text(convert.to_script(nb, src, model_dir), encoding="utf-8")
+        script.write_text(convert.to_script(nb, src, model_dir, {"reference": config.reference}), encoding="utf-8")
         log(f"Running the notebook's {len(cells)} code cells with IPython in {src.directory} "
             f"(time limit {config.timeout:g} s)")
-        return execute.run(script, env, src, cells, config.timeout)
+        report = execute.run(script, env, src, cells, config.timeout)
+    _log_answers(report.checked)
+    return report
+
+
+def _log_answers(checked: dict) -> None:
+    if "nondeterministic" in checked:
+        first, again = (answers.shown(a, 80) for a in checked["nondeterministic"])
+        log(f"predictor(example) answered {first}, then {again}: it is not deterministic, so neither the served "
+            "environment's answer nor batch_predictor's is compared with the notebook's")
+    if "batch_checked" in checked:
+        rows = checked["batch_checked"]["rows_from"]
+        log(f"batch_predictor answers as predictor does on {checked['batch_checked']['samples']} samples (the example"
+            + (f" and rows of {rows!r})" if rows else ")"))
 
 
 def _copy_service(target: Path) -> None:

@@ -258,7 +258,7 @@ def pickle_by_value(root):
             cloudpickle.register_pickle_by_value(module)
 
 
-def finish(namespace, model_dir, root):
+def finish(namespace, model_dir, root, options):
     """Check what the notebook defined and pickle it; the report says what went wrong."""
     from nbs2i_service import artifact, contract
 
@@ -288,17 +288,84 @@ def finish(namespace, model_dir, root):
             except Exception as exc:
                 return {"kind": "unpicklable", "name": name, "exception": f"{type(exc).__name__}: {exc}"}
         raise
+    checked = check_answers(namespace, found, data, options)
+    if "kind" in checked:
+        return checked
     with open(os.path.join(model_dir, contract.ARTIFACT_FILE), "wb") as handle:
         handle.write(pickled)
-    return {"callables": sorted(found), "data": data}
+    return {"callables": sorted(found), "data": data, **checked}
 
 
-def main(cells, model_dir, root, pip_pattern):
+def _from_the_notebook(exc):
+    """The traceback of an exception the notebook's function raised, from that function down (not ours)."""
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+BATCH_CHECK_ROWS = 16  # rows of the training data the batch check scores beside the example
+
+
+def check_answers(namespace, found, data, options):
+    """The answers of the notebook's own run: predictor(example), which the smoke test compares the
+    served environment's with, and batch_predictor against predictor on the example and a few rows
+    of the training data (gathering concurrent requests must never change an answer)."""
+    from nbs2i_service import answers, contract, reference
+
+    if contract.EXAMPLE not in data:
+        return {}
+    example, predictor = data[contract.EXAMPLE], found[contract.PREDICTOR]
+    try:
+        first, again = (predictor(answers.as_sent(example)) for _ in range(2))
+    except Exception as exc:
+        return {"kind": "example_failed", "traceback": _from_the_notebook(exc)}
+    try:
+        first, again = answers.as_sent(first), answers.as_sent(again)
+    except TypeError as exc:
+        return {"kind": "example_not_json", "exception": str(exc)}
+    if answers.difference(first, again) is not None:  # random or time-dependent: nothing to compare with
+        return {"nondeterministic": [first, again]}
+    facts = {"example_prediction": first}
+    if contract.BATCH_PREDICTOR not in found:
+        return facts
+    try:
+        ref, _ = reference.find(namespace, example, options.get("reference"))
+    except reference.ReferenceError:
+        ref = None  # the profile's step reports it; the example alone is checked here
+    samples = [example] + (list(reference.samples(ref, example, BATCH_CHECK_ROWS)) if ref else [])
+    validator = found.get(contract.VALIDATOR)
+    one_by_one = []
+    for sample in samples:
+        try:
+            if validator is None or validator(answers.as_sent(sample)):
+                one_by_one.append((sample, answers.as_sent(predictor(answers.as_sent(sample)))))
+        except Exception:  # a row the service would refuse, or predictor fails on alone: not an answer to compare
+            pass
+    try:
+        together = answers.as_sent(list(found[contract.BATCH_PREDICTOR]([answers.as_sent(s) for s, _ in one_by_one])))
+    except Exception as exc:
+        return {"kind": "batch_failed", "samples": len(one_by_one), "traceback": _from_the_notebook(exc)}
+    if len(together) != len(one_by_one):
+        return {"kind": "batch_count", "samples": len(one_by_one), "answers": len(together)}
+    for index, ((sample, alone), batched) in enumerate(zip(one_by_one, together)):
+        where = answers.difference(batched, alone)
+        if where is not None:
+            return {"kind": "batch_disagrees", "index": index, "sample": sample, "alone": alone,
+                    "batched": batched, "where": where, "samples": len(one_by_one),
+                    "rows": ref.name if ref else None}
+    facts["batch_checked"] = {"samples": len(one_by_one), "rows_from": ref.name if ref else None}
+    return facts
+
+
+def main(cells, model_dir, root, pip_pattern, options):
     sys.stdout, sys.stderr = Tee(sys.stdout, "stdout"), Tee(sys.stderr, "stderr")
     shell = start_shell(pip_pattern, os.getcwd())
     failure = run_cells(shell, cells)
     OUTPUTS.current = None
-    facts = failure or finish(shell.user_ns, model_dir, root)
+    facts = failure or finish(shell.user_ns, model_dir, root, options)
     status = "error" if "kind" in facts else "ok"
     write_report(status=status, shell_failures=shell.shell_failures, **facts)
     sys.stdout.flush()

@@ -1,15 +1,17 @@
 """Adaptive batching: concurrent /predict samples in one worker scored by one batch_predictor call.
 
 Only the gevent worker (the default) runs requests concurrently in one process, so only it
-creates a Batcher (HotPath.gather, after fork). Each request checks its own sample first
+creates a Batcher (Front.gather, after fork). Each request checks its own sample first
 (schema, validator: a rejected sample never joins a batch), then waits here for its
 prediction. The first waiter starts a collector that lets every request the worker has
 already received reach this point (gevent.idle: the event loop has nothing else ready),
 and keeps doing so while more join, up to NBS2I_MAX_BATCH samples or NBS2I_BATCH_WAIT_MS.
 A lone request is therefore scored at once; a busy worker gathers what is in flight.
 A batch that raises (or returns the wrong count) is scored sample by sample
-(Model.score), so only the failing request gets a 500. Each batch is scored in a greenlet
-of its own, so one that waits does not hold the requests behind it.
+(Model.score: logged once a minute, counted in nbs2i_batch_fallbacks_total), so only the
+failing request gets a 500. The build checked that batch_predictor answers what predictor
+answers (builder/runner.py), so gathering never changes an answer. Each batch is scored in a
+greenlet of its own, so one that waits does not hold the requests behind it.
 """
 from __future__ import annotations
 
@@ -49,19 +51,20 @@ class Batcher:
                     if len(self.pending) == seen or perf_counter() >= deadline:
                         break
                 batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
-                self.metrics.batched(len(batch), perf_counter() - started)
                 # Scored in a greenlet of its own: a predictor that waits (I/O, a sleep) holds
                 # its batch only, and the next batch gathers meanwhile.
-                gevent.spawn(self._score, batch)
+                gevent.spawn(self._score, batch, perf_counter() - started)
         finally:
             self.collecting = False
 
-    def _score(self, batch: list[tuple[Any, AsyncResult]]) -> None:
+    def _score(self, batch: list[tuple[Any, AsyncResult]], waited: float) -> None:
         samples = [sample for sample, _ in batch]
-        try:
-            outcomes = self.model.score(samples) if len(samples) > 1 else [self.model.predictor(samples[0])]
-        except Exception as exc:  # a lone sample's predictor raising
-            outcomes = [exc]
+        fell_back = []
+        outcomes = self.model.score(samples, fell_back.append)
+        if not fell_back:  # the histogram counts batches batch_predictor answered; a fallback is counted apart
+            self.metrics.batched(len(samples), waited)
+        else:
+            self.metrics.fell_back(len(samples))
         for (_, result), outcome in zip(batch, outcomes):
             if isinstance(outcome, Exception):
                 result.set_exception(outcome)

@@ -36,6 +36,7 @@ class Config:
     repository_requirements: bool = True
     minimal_env: bool = True
     serve_requirements: tuple[str, ...] = ()
+    reference: str | None = None  # NBS2I_REFERENCE: the training data's variable, or "none"
     # build and serve
     signing_key: bytes | None = None
     # serve
@@ -161,6 +162,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         repository_requirements=_bool(env, "NBS2I_REPOSITORY_REQUIREMENTS", Config.repository_requirements),
         minimal_env=_bool(env, "NBS2I_MINIMAL_ENV", True),
         serve_requirements=_split(env.get("NBS2I_SERVE_REQUIREMENTS", "").replace(",", " ")),
+        reference=env.get("NBS2I_REFERENCE", "").strip() or None,
         signing_key=key.encode("utf-8") if key else None,
         host=env.get("NBS2I_HOST", "").strip() or "0.0.0.0",
         port=_int(env, "PORT", DEFAULT_PORT, minimum=1),

@@ -40,6 +40,9 @@ META_HAS_VALIDATOR = "has_validator"
 META_HAS_BATCH = "has_batch_predictor"
 META_EXAMPLE = "example"
 META_INPUT_SCHEMA = "input_schema"
+# predictor(example) in the notebook's own run: the smoke test checks that OUT/venv answers the same,
+# and V2's model metadata announces the output's datatype from it.
+META_EXAMPLE_PREDICTION = "example_prediction"
 # Keys never served by /metadata (nothing secret is in metadata.json; the signature is
 # left out anyway so it cannot help anyone guess at a key).
 PRIVATE_META_KEYS = (META_SIGNATURE,)

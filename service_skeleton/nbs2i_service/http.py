@@ -1,17 +1,19 @@
-"""Request plumbing shared by Flask's routes, the hot path and the worker: JSON bodies,
-request ids, bearer tokens and the one JSON error document every failure answers with."""
+"""Request plumbing shared by the front (front.py), the gRPC front and the worker: JSON bodies,
+bodies held to their limit, request ids, bearer tokens and the one JSON error document every
+failure answers with."""
 from __future__ import annotations
 
 import hmac
 import re
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from . import encode
 from .errors import RequestError
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 JSON = "application/json"
+BODY_CHUNK = 64 * 1024
 
 
 def request_id(given: str | None) -> str:
@@ -40,6 +42,39 @@ def decode_json(media_type: str, data: bytes) -> Any:
 def too_large(limit: int) -> RequestError:
     return RequestError(413, "request_entity_too_large",
                         f"The body is over the limit of {limit} bytes (NBS2I_MAX_REQUEST_BYTES).")
+
+
+def declared_length(value: str | None) -> int | None:
+    """A Content-Length header's value (None without one); the server has already refused a malformed one."""
+    return int(value) if value and value.strip().isdigit() else None
+
+
+def bounded_body(read: Callable[[int], bytes], declared: int | None, limit: int) -> bytes:
+    """The whole body from read(n), held to limit whatever its framing: 413 for a Content-Length or
+    a body over it (never a truncated body), 400 for one that ends before its Content-Length.
+    The worker reads with it while a request arrives; the front with it when no worker did."""
+    if declared is not None:  # the server frames the body: read(n) gives at most what is left of it
+        if declared > limit:
+            raise too_large(limit)
+        data = read(declared)
+        while len(data) < declared and (part := read(declared - len(data))):
+            data += part
+        if len(data) < declared:
+            raise truncated(len(data), declared)
+        return data
+    parts, size = [], 0
+    while part := read(BODY_CHUNK):
+        size += len(part)
+        if size > limit:
+            raise too_large(limit)
+        parts.append(part)
+    return b"".join(parts)
+
+
+def truncated(size: int, declared: int | None) -> RequestError:
+    what = f"after {size} of the {declared} bytes its Content-Length announced" if declared is not None else \
+        "before its last chunk"
+    return RequestError(400, "truncated_body", f"The body ended {what}; send the whole body.")
 
 
 def check_token(authorization: str | None, expected: str | None) -> None:

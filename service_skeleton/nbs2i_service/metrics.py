@@ -12,7 +12,8 @@ import multiprocessing
 import struct
 from typing import Iterable
 
-STATUSES = (200, 400, 401, 404, 405, 413, 415, 422, 500, 503)
+# Every status the service answers with, the worker's refusals (408, 413, 414, 431, 501, 504 ...) included.
+STATUSES = (200, 400, 401, 403, 404, 405, 408, 413, 414, 415, 417, 422, 431, 500, 501, 503, 504)
 # Latency buckets in seconds: Prometheus client's defaults, plus 1 ms and 2.5 ms because a
 # small model answers in a few milliseconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -34,7 +35,8 @@ class Metrics:
         self._count = self._sum + n_e
         self._predictions = self._count + n_e
         self._errors = self._predictions + 1
-        self._batch_sizes = self._errors + 1  # buckets, then sum and count
+        self._fallbacks = self._errors + 1
+        self._batch_sizes = self._fallbacks + 1  # buckets, then sum and count
         self._batch_waits = self._batch_sizes + len(BATCH_SIZES) + 3
         size = (self._batch_waits + len(BATCH_WAITS) + 3) * _DOUBLE
         self._map = mmap.mmap(-1, size)  # anonymous and MAP_SHARED: shared across fork
@@ -57,6 +59,11 @@ class Metrics:
     def predicted(self, count: int = 1, failed: bool = False) -> None:
         with self._lock:
             self._values[self._errors if failed else self._predictions] += count
+
+    def fell_back(self, samples: int) -> None:
+        """batch_predictor failed on a batch of samples, which predictor then scored one by one."""
+        with self._lock:
+            self._values[self._fallbacks] += 1
 
     def batched(self, size: int, waited: float) -> None:
         with self._lock:
@@ -92,10 +99,13 @@ class Metrics:
                   "# HELP nbs2i_prediction_errors_total Predictor calls that raised.",
                   "# TYPE nbs2i_prediction_errors_total counter",
                   f"nbs2i_prediction_errors_total {_number(v[self._errors])}",
+                  "# HELP nbs2i_batch_fallbacks_total Batches batch_predictor failed on, scored again one by one.",
+                  "# TYPE nbs2i_batch_fallbacks_total counter",
+                  f"nbs2i_batch_fallbacks_total {_number(v[self._fallbacks])}",
                   "# HELP nbs2i_model_info The model this service serves.", "# TYPE nbs2i_model_info gauge",
                   f'nbs2i_model_info{{model="{_label(self.model_name)}",build_id="{_label(self.build_id)}"}} 1']
         lines += _histogram(v, self._batch_sizes, BATCH_SIZES, "nbs2i_batch_size",
-                            "Samples per batch_predictor call gathered from concurrent /predict requests.")
+                            "Samples per batch_predictor call that scored requests gathered from concurrent /predict requests.")
         lines += _histogram(v, self._batch_waits, BATCH_WAITS, "nbs2i_batch_wait_seconds",
                             "Time a batch spent gathering before it was scored.")
         return "\n".join(lines) + "\n"

@@ -6,7 +6,9 @@ so a sample is checked the same way everywhere.
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -16,6 +18,9 @@ from .contract import (
     METADATA_FILE, PREDICTOR, VALIDATOR,
 )
 from .errors import ModelLoadError, ServiceError
+from .logs import EveryMinute
+
+_FALLBACK_LOG = EveryMinute(logging.getLogger("nbs2i"))
 
 
 class SampleRejected(ServiceError):
@@ -33,6 +38,14 @@ class BatchRejected(ServiceError):
     def __init__(self, rejected: list[dict[str, Any]]):
         super().__init__(f"{len(rejected)} sample(s) rejected")
         self.rejected = rejected
+
+
+class BatchFailed(ServiceError):
+    """The predictor raised on some samples of a batch: [(index, exception)] of the samples."""
+
+    def __init__(self, failed: list[tuple[int, BaseException]], total: int):
+        super().__init__(f"{len(failed)} of {total} sample(s) failed")
+        self.failed, self.total = failed, total
 
 
 class Model:
@@ -73,39 +86,48 @@ class Model:
         self.check(sample)
         return self.predictor(sample)
 
-    def predict_batch(self, samples: list) -> list:
-        """Check every sample, then score them all (batch_predictor when the notebook has one)."""
+    def rejections(self, samples: list) -> list[dict[str, Any]]:
+        """[{index, message, path}] of every sample the schema or the validator rejects."""
         rejected = []
         for index, sample in enumerate(samples):
             try:
                 self.check(sample)
             except SampleRejected as exc:
                 rejected.append({"index": index, "message": exc.message, "path": exc.path})
+        return rejected
+
+    def predict_batch(self, samples: list, fallback: Callable[[int], None] | None = None) -> list:
+        """Check every sample (BatchRejected lists those rejected), then score them all; a sample
+        whose predictor raised raises BatchFailed. The rule of every batch endpoint (docs/api.md)."""
+        rejected = self.rejections(samples)
         if rejected:
             raise BatchRejected(rejected)
-        if self.batch_predictor is not None:
-            predictions = list(self.batch_predictor(samples))
-            if len(predictions) != len(samples):
-                raise ValueError(
-                    f"batch_predictor returned {len(predictions)} predictions for {len(samples)} samples"
-                )
-            return predictions
-        return [self.predictor(sample) for sample in samples]
+        results = self.score(samples, fallback)
+        failed = [(i, r) for i, r in enumerate(results) if isinstance(r, Exception)]
+        if failed:
+            raise BatchFailed(failed, len(samples))
+        return results
 
-
-    def score(self, samples: list) -> list:
+    def score(self, samples: list, fallback: Callable[[int], None] | None = None) -> list:
         """Predictions for samples already checked, or the exception each one raised.
 
-        For batch scoring and the stream worker: batch_predictor when the notebook has one
-        (a batch it fails on is scored one by one, to find the failing samples).
+        batch_predictor when the notebook has one. A batch it raises on (or answers with the
+        wrong count) is scored again sample by sample with predictor, so only the samples that
+        fail on their own fail; the log says so once a minute with the traceback, and
+        fallback(len(samples)) counts it (nbs2i_batch_fallbacks_total).
         """
-        if self.batch_predictor is not None and samples:
+        if self.batch_predictor is not None and len(samples) > 1:
             try:
                 predictions = list(self.batch_predictor(samples))
-                if len(predictions) == len(samples):
-                    return predictions
+                if len(predictions) != len(samples):
+                    raise ValueError(f"batch_predictor returned {len(predictions)} predictions for {len(samples)} "
+                                     "samples; return one per sample, in order")
+                return predictions
             except Exception:
-                pass
+                _FALLBACK_LOG("batch_predictor failed on a batch of %d samples; they were scored one by one with "
+                              "predictor:\n%s", len(samples), traceback.format_exc().rstrip())
+                if fallback is not None:
+                    fallback(len(samples))
         results = []
         for sample in samples:
             try:

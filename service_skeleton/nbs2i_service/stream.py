@@ -82,7 +82,8 @@ class Worker:
                 dead.append((entry_id, raw, f"malformed_json: {exc}"))
             except SampleRejected as exc:
                 dead.append((entry_id, raw, f"rejected: {exc.message}"))
-        for (entry_id, raw, _), result in zip(valid, self.model.score([s for _, _, s in valid])):
+        results = self.model.score([s for _, _, s in valid], self.metrics.fell_back)
+        for (entry_id, raw, _), result in zip(valid, results):
             if isinstance(result, Exception):
                 self.metrics.predicted(failed=True)
                 dead.append((entry_id, raw, f"prediction_failed: {type(result).__name__}: {result}"))

@@ -9,12 +9,14 @@ How tensors become the notebook's samples (the way MLServer's codecs read them):
 Predictions become one output named "prediction": a numeric tensor ([N] or [N, K]) when
 every prediction is a number or all are numeric lists of one length, else BYTES holding
 each prediction as JSON (`content_type` "application/json").
-Errors are the protocol's `{"error": "..."}` with 400.
+Errors are the protocol's `{"error": "..."}` with 400 (front.py words them).
 
 The binary tensor data extension (Triton's clients send inputs this way by default) is read:
 `Inference-Header-Content-Length` bytes of JSON, then each input whose parameters give a
-`binary_data_size`, in order, little-endian (BYTES: a 4-byte length before each element).
-Answers are always JSON, which those clients read as well.
+`binary_data_size`, in order, little-endian (BYTES: a 4-byte length before each element, the
+element UTF-8 text). Outputs are binary the same way when the request asks for them (the
+request's `binary_data_output` parameter, or an output's own `binary_data`), as tritonclient does
+by default; the answer's `Inference-Header-Content-Length` header then says where its JSON ends.
 """
 from __future__ import annotations
 
@@ -22,10 +24,13 @@ import math
 import struct
 from typing import Any, Mapping
 
-from . import encode
+from . import encode, http
+from .contract import META_EXAMPLE_PREDICTION
+from .errors import RequestError
 
 NUMERIC = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 OUTPUT = "prediction"
+EXTENSIONS = ["binary_tensor_data"]  # Triton's name for the binary tensor data extension
 _JSON_TYPES = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}
 
 
@@ -37,23 +42,61 @@ _STRUCT = {"BOOL": "?", "UINT8": "B", "UINT16": "H", "UINT32": "I", "UINT64": "Q
            "INT32": "i", "INT64": "q", "FP16": "e", "FP32": "f", "FP64": "d"}
 
 
+def server_metadata(version: str) -> dict[str, Any]:
+    return {"name": "nbs2i", "version": version, "extensions": EXTENSIONS}
+
+
+def infer(svc: Any, name: str, version: str, data: bytes, header_length: str | None, rid: str) -> tuple[bytes, dict]:
+    """An inference request's body to its answer's (body, extra headers): its samples scored by
+    svc (one alone, with concurrent ones; several together, as /predict/batch)."""
+    request = with_binary(data, header_length) if header_length is not None else http.decode_json(http.JSON, data)
+    try:
+        found = samples(request, svc.ready_model().sample_schema)
+        binary = _binary_outputs(request)
+    except ProtocolError as exc:
+        raise RequestError(400, "bad_tensor", str(exc)) from None
+    predictions = [svc.predict(found[0])] if len(found) == 1 else svc.predictions(found)
+    tensors = svc.encode(predictions, rid, lambda ps: outputs([encode.to_jsonable(p) for p in ps]))
+    answer: dict[str, Any] = {"model_name": name, "model_version": version, "outputs": tensors}
+    if isinstance(request.get("id"), str):
+        answer["id"] = request["id"]
+    if not binary:
+        return svc.encode(answer, rid), {}
+    raw = b"".join(_pack(tensor) for tensor in tensors)
+    header = encode.dumps(answer)
+    return header + raw, {"Inference-Header-Content-Length": str(len(header))}
+
+
 def with_binary(data: bytes, header_length: str) -> Any:
     """The JSON request of a binary-extension body, its binary inputs decoded into "data"."""
+    value = header_length.strip()
+    if not value.isdigit() or not 0 < int(value) <= len(data):
+        raise RequestError(400, "bad_tensor", f"Inference-Header-Content-Length {header_length!r} is not a length "
+                           f"within the body's {len(data)} bytes.")
+    length = int(value)
     try:
-        length = int(header_length)
         request = encode.loads(data[:length])
-    except (ValueError, encode.DecodeError) as exc:
-        raise ProtocolError(f"Inference-Header-Content-Length {header_length!r}: the JSON header cannot be read ({exc}).") from None
+    except encode.DecodeError as exc:
+        raise RequestError(400, "bad_tensor", f"Inference-Header-Content-Length {header_length!r}: the JSON header "
+                           f"cannot be read ({exc}).") from None
+    if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+        raise RequestError(400, "bad_tensor", 'Send {"inputs": [{"name", "shape", "datatype", "data"}, ...]}.')
     offset = length
-    for spec in request.get("inputs", []) if isinstance(request, dict) else []:
+    for spec in request["inputs"]:
         params = spec.get("parameters") if isinstance(spec, dict) else None
         size = params.get("binary_data_size") if isinstance(params, dict) else None
         if size is None:
             continue
-        if not isinstance(size, int) or size < 0 or offset + size > len(data):
-            raise ProtocolError(f"Input {spec.get('name')!r}: binary_data_size {size} runs past the body.")
-        spec["data"] = _unpack(spec.get("name"), spec.get("datatype"), data[offset:offset + size])
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(data):
+            raise RequestError(400, "bad_tensor", f"Input {spec.get('name')!r}: binary_data_size {size} runs past the body.")
+        try:
+            spec["data"] = _unpack(spec.get("name"), spec.get("datatype"), data[offset:offset + size])
+        except ProtocolError as exc:
+            raise RequestError(400, "bad_tensor", str(exc)) from None
         offset += size
+    if offset != len(data):
+        raise RequestError(400, "bad_tensor", f"The body has {len(data) - offset} bytes past its inputs' "
+                           "binary_data_size.")
     return request
 
 
@@ -64,13 +107,48 @@ def _unpack(name: Any, datatype: Any, raw: bytes) -> list:
             if i + 4 > len(raw):
                 raise ProtocolError(f"Input {name!r}: a BYTES element's length is cut off.")
             (n,) = struct.unpack_from("<I", raw, i)
-            out.append(raw[i + 4:i + 4 + n].decode("utf-8", errors="replace"))
+            if i + 4 + n > len(raw):
+                raise ProtocolError(f"Input {name!r}: a BYTES element of {n} bytes runs past binary_data_size.")
+            try:
+                out.append(raw[i + 4:i + 4 + n].decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise ProtocolError(f"Input {name!r}: a BYTES element is not UTF-8 text ({exc.reason} at byte "
+                                    f"{exc.start}); this model takes text.") from None
             i += 4 + n
         return out
     code = _STRUCT.get(str(datatype))
     if code is None or len(raw) % struct.calcsize(code):
         raise ProtocolError(f"Input {name!r}: {len(raw)} bytes are not a whole number of {datatype} elements.")
     return list(struct.unpack(f"<{len(raw) // struct.calcsize(code)}{code}", raw))
+
+
+def _binary_outputs(request: dict) -> bool:
+    """Whether the answer's tensor is binary: its own `binary_data`, else the request's `binary_data_output`."""
+    params = request.get("parameters") if isinstance(request.get("parameters"), dict) else {}
+    binary = params.get("binary_data_output") is True
+    asked = request.get("outputs")
+    if asked is None:
+        return binary
+    if not isinstance(asked, list) or not all(isinstance(o, dict) for o in asked):
+        raise ProtocolError('Send "outputs" as [{"name": "prediction", "parameters"?: {"binary_data": true}}].')
+    for output in asked:
+        if output.get("name") != OUTPUT:
+            raise ProtocolError(f"Output {output.get('name')!r} is not one of this model's outputs: {OUTPUT!r}.")
+        own = output.get("parameters", {}).get("binary_data") if isinstance(output.get("parameters"), dict) else None
+        if isinstance(own, bool):
+            binary = own
+    return binary
+
+
+def _pack(tensor: dict[str, Any]) -> bytes:
+    """An output tensor's data as the binary extension carries it; the tensor keeps its size only."""
+    data = tensor.pop("data")
+    if tensor["datatype"] == "BYTES":
+        raw = b"".join(struct.pack("<I", len(b)) + b for b in (str(v).encode() for v in data))
+    else:
+        raw = struct.pack(f"<{len(data)}{_STRUCT[tensor['datatype']]}", *data)
+    tensor["parameters"] = {**tensor.get("parameters", {}), "binary_data_size": len(raw)}
+    return raw
 
 
 def samples(request: Any, input_schema: Any = None) -> list:
@@ -196,4 +274,13 @@ def model_metadata(name: str, metadata: Mapping[str, Any], schema: Any = None) -
     else:
         inputs = [{"name": "input", "datatype": "BYTES", "shape": [-1], "parameters": {"content_type": "application/json"}}]
     return {"name": name, "versions": [str(metadata.get("build_id", "1"))], "platform": "nbs2i",
-            "inputs": inputs, "outputs": [{"name": OUTPUT, "datatype": "FP64", "shape": [-1]}]}
+            "inputs": inputs, "outputs": [_output_metadata(metadata)]}
+
+
+def _output_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The output as the example's answer in the build came out (BYTES of JSON when there was none)."""
+    if META_EXAMPLE_PREDICTION not in metadata:
+        return {"name": OUTPUT, "datatype": "BYTES", "shape": [-1], "parameters": {"content_type": "application/json"}}
+    tensor = outputs([metadata[META_EXAMPLE_PREDICTION]])[0]
+    shown = {"name": OUTPUT, "datatype": tensor["datatype"], "shape": [-1, *tensor["shape"][1:]]}
+    return {**shown, "parameters": tensor["parameters"]} if "parameters" in tensor else shown

@@ -1,7 +1,9 @@
 """The WSGI entry point gunicorn loads (`nbs2i_service.wsgi:app`).
 
 Loading happens at import, which gunicorn's preload_app puts in the master before it
-forks: the model is read, checked and unpickled once, then shared copy-on-write.
+forks: the model is read, checked and unpickled once, then shared copy-on-write. With the
+default (gevent) worker, the standard library is patched before that (Worker.setup), so what
+the notebook bound at load (`from time import sleep`, a client's socket) cooperates too.
 A model that fails its checks stops the service with a non-zero exit and one clear line.
 """
 from __future__ import annotations
@@ -13,7 +15,6 @@ from .app import ENDPOINTS, create_app
 from .config import ConfigError, load_config
 from .contract import META_BUILD_ID, served_model_dir
 from .errors import ModelLoadError
-from .hotpath import HotPath
 from .metrics import Metrics
 from .model import load_model
 
@@ -31,7 +32,7 @@ def _load():
         sys.exit(3)
     log.info("loaded model %s (build %s) from %s", model.name, model.metadata.get(META_BUILD_ID), model_dir)
     metrics = Metrics(ENDPOINTS, model.name, str(model.metadata.get(META_BUILD_ID, "")))
-    return HotPath(create_app(model, config, metrics))
+    return create_app(model, config, metrics)
 
 
 app = _load()

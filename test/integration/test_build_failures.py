@@ -95,6 +95,33 @@ FAILURES = {
                          ["failed its smoke test", "the notebook's own example was rejected"]),
     "example_not_json_answer": (["def predictor(s):\n    return {1, 2} if False else object()", "example = 1"],
                                 ["predictor(example) returned a value that is not JSON"]),
+    "predictor_fails_on_its_example": (["def predictor(s):\n    return s['x']", "example = [1]"],
+                                       ["predictor(example) raised in the notebook's own run, after every cell",
+                                        "TypeError: list indices must be integers or slices, not str"]),
+    # under load the service answers with batch_predictor: it must answer as predictor does
+    "batch_predictor_rounds": (
+        ["def predictor(s):\n    return s['x'] / 3", "def batch_predictor(ss):\n    return [round(s['x'] / 3, 2) for s in ss]",
+         "example = {'x': 1}"],
+        ["batch_predictor and predictor answer differently, so the service's answers would depend on load",
+         'sample 0 {"x":1} got 0.3333333333333333 from predictor and 0.33 from batch_predictor (they differ at $; '
+         "numbers may differ by a relative 1e-06)"]),
+    "batch_predictor_differs_on_training_rows": (  # the example agrees; rows of the training data do not
+        ['requirements = ["numpy"]', "import numpy as np\nX = np.arange(400.0).reshape(200, 2)",
+         "def predictor(s):\n    return {'score': s[0] + s[1]}",
+         "def batch_predictor(ss):\n    return [{'score': (a + b) * (1.01 if a > 100 else 1)} for a, b in ss]",
+         "example = [0.0, 1.0]"],
+        ["Scored alone and together in the notebook's run (the example and 16 rows of 'X')",
+         "got {\"score\":", "(they differ at $.score;"]),
+    "batch_predictor_raises": (
+        ["def predictor(s):\n    return s", "def batch_predictor(ss):\n    return ss.tolist()", "example = 1"],
+        ["batch_predictor raised on 1 sample that predictor answers one by one",
+         "AttributeError: 'list' object has no attribute 'tolist'"]),
+    # the served environment holds no IPython: a predictor that looks for it answers otherwise there
+    "served_answer_differs_from_the_notebooks": (
+        ["import sys", "def predictor(s):\n    return {'in_jupyter': 'IPython' in sys.modules}", "example = 1"],
+        ['the served environment answers the example with {"in_jupyter":false}, but the notebook\'s own run '
+         'answered {"in_jupyter":true} (they differ at $.in_jupyter)', "most likely it uses a module or a setting "
+         "that only the build environment has"]),
 }
 
 

@@ -52,11 +52,15 @@ def test_tritonclient_rows(rows, binary):
     assert client.get_server_metadata()["name"] == "nbs2i"
     meta = client.get_model_metadata("rows")
     assert meta["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 4]}]
+    assert meta["outputs"] == [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]  # as the example's answer
+    assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     batch = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 1.0, 0.0], [2.0, 1.0, 0.0, 8.0]])
     tensor = triton.InferInput("input", list(batch.shape), "FP64")
     tensor.set_data_from_numpy(batch, binary_data=binary)
     result = client.infer("rows", [tensor], outputs=[triton.InferRequestedOutput("prediction", binary_data=binary)])
     assert result.as_numpy("prediction").tolist() == _expected(batch.tolist())
+    # the answer came the way the client asked: binary (24 bytes, three FP64) or JSON data
+    assert result.get_output("prediction").get("parameters", {}).get("binary_data_size") == (24 if binary else None)
     assert not client.is_model_ready("other")
 
 
@@ -69,7 +73,8 @@ def test_tritonclient_named_inputs(named):
     rooms, area = triton.InferInput("rooms", [2], "INT64"), triton.InferInput("area", [2], "FP64")
     rooms.set_data_from_numpy(np.array([3, 1], dtype=np.int64))
     area.set_data_from_numpy(np.array([70.5, 20.0]))
-    result = client.infer("named", [rooms, area])
+    result = client.infer("named", [rooms, area])  # no outputs named: tritonclient asks for binary ones
+    assert result.get_output("prediction")["parameters"]["binary_data_size"] > 0
     answers = [json_load(v) for v in result.as_numpy("prediction").tolist()]
     assert answers == [{"price": 85500.0, "currency": "EUR"}, {"price": 25000.0, "currency": "EUR"}]
     bad = triton.InferInput("rooms", [1], "INT64")

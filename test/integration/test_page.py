@@ -1,4 +1,5 @@
-"""The page at / in a real headless chromium: the form is prefilled, submits, shows the answer."""
+"""The page at / in a real headless chromium: the form is prefilled, submits, shows the answer;
+with an API token, the page shows nothing of the model until it is given the token."""
 from __future__ import annotations
 
 import json
@@ -42,8 +43,8 @@ def test_page_submits_the_example_and_shows_the_prediction(kmeans_out, browser, 
         browser.get(svc.url + "/")
         wait = WebDriverWait(browser, 20)
         assert browser.find_element(By.ID, "model-name").text == "kmeans"
-        assert json.loads(browser.find_element(By.ID, "sample").get_property("value")) == [0.5, 0.5]
         wait.until(ec.text_to_be_present_in_element((By.ID, "metadata"), "build_id"))
+        assert json.loads(browser.find_element(By.ID, "sample").get_property("value")) == [0.5, 0.5]
         browser.find_element(By.ID, "submit").click()
         wait.until(lambda d: d.find_element(By.ID, "answer").text.strip().startswith("["))
         answer = json.loads(browser.find_element(By.ID, "answer").text)
@@ -102,3 +103,27 @@ def test_page_shows_the_figures_form_history_and_metrics(kmeans_out, browser, tm
         inked = sum(1 for p in pixels if sum(p) < 600) / len(pixels)
         colours = {tuple(v // 32 for v in p) for p in pixels}
         assert 0.02 < inked < 0.9 and len(colours) > 8, (inked, len(colours))  # points, axes, coloured clusters
+
+
+def test_with_a_token_the_page_shows_the_model_only_to_who_has_it(kmeans_out, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with Service(kmeans_out, workers=1, NBS2I_API_TOKEN="s3cret") as svc:
+        browser.get(svc.url + "/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "token-status"), "Send 'Authorization: Bearer <token>'"))
+        # without the token: no figure, no example, no build record
+        assert browser.find_elements(By.CSS_SELECTOR, "#figures img") == []
+        assert browser.find_element(By.ID, "sample").get_property("value") == ""
+        assert "build_id" not in browser.find_element(By.ID, "metadata").text
+        browser.find_element(By.ID, "token").send_keys("s3cret")
+        browser.find_element(By.ID, "token-submit").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "metadata"), "build_id"))
+        assert browser.find_elements(By.CSS_SELECTOR, "#figures img")
+        assert json.loads(browser.find_element(By.ID, "sample").get_property("value")) == [0.5, 0.5]
+        browser.find_element(By.ID, "submit").click()  # the page sends the token with the prediction too
+        wait.until(lambda d: d.find_element(By.ID, "answer").text.strip().startswith("["))
+        browser.refresh()  # the token is kept for the tab's session
+        wait.until(ec.text_to_be_present_in_element((By.ID, "metadata"), "build_id"))

@@ -8,7 +8,6 @@ from pathlib import Path
 from nbs2i_service import artifact, contract
 from nbs2i_service.app import create_app
 from nbs2i_service.config import load_config
-from nbs2i_service.hotpath import HotPath
 from nbs2i_service.model import Model
 from werkzeug.test import Client, TestResponse
 
@@ -52,16 +51,9 @@ def model(with_schema: bool = True, batch: bool = False) -> Model:
     return Model(objects, meta)
 
 
-# Which front answers: "flask" (create_app alone) or "hot path" (HotPath in front of it, as
-# gunicorn serves it). test_app.py runs every test with both.
-FRONT = "flask"
-
-
 def serve(app):
-    """A test client of app through the current FRONT."""
-    if FRONT == "flask":
-        return app.test_client()
-    return Client(HotPath(app), TestResponse)
+    """A test client of app: create_app()'s front, the WSGI application gunicorn serves (wsgi.py)."""
+    return Client(app, TestResponse)
 
 
 def client(env: dict | None = None, **kw):

@@ -1,5 +1,5 @@
 """Every endpoint's answer exactly as docs/api.md shows it (status, body, the headers that
-matter, the metrics label it counts under), through both fronts. Where test_app.py checks
+matter, the metrics label it counts under), through the front gunicorn serves. Where test_app.py checks
 that a message says the right thing, this checks all of it, so a changed word, code, key,
 status or label fails."""
 from __future__ import annotations
@@ -14,9 +14,7 @@ from nbs2i_service import contract
 from nbs2i_service.app import create_app
 from nbs2i_service.config import load_config
 from nbs2i_service.model import Model
-from test.unit import service_fixtures
 from test.unit.service_fixtures import METADATA, client, model, serve
-from test.unit.test_app import front  # noqa: F401  (both fronts, as in test_app.py)
 
 RID = {"X-Request-ID": "t-1"}
 J = {"Content-Type": "application/json", **RID}
@@ -31,7 +29,7 @@ def error(code: str, message: str, **extra) -> dict:
     ("/health/ready", 200, {"status": "ready", "model": "doubler"}),
     ("/v2/health/live", 200, {"live": True}),
     ("/v2/health/ready", 200, {"ready": True}),
-    ("/v2", 200, {"name": "nbs2i", "version": "0.1.0", "extensions": []}),
+    ("/v2", 200, {"name": "nbs2i", "version": "0.1.0", "extensions": ["binary_tensor_data"]}),
     ("/v1/models/doubler", 200, {"name": "doubler", "ready": True}),
     ("/v2/models/doubler/ready", 200, {"name": "doubler", "ready": True}),
     ("/v2/models/doubler/versions/7/ready", 200, {"name": "doubler", "ready": True}),
@@ -93,7 +91,8 @@ def test_metrics_before_the_model_is_loaded_name_no_model():
         details=[{"index": 1, "message": "input_schema: 'x' is a required property at $", "path": "$"}])),
     ("/predict/batch", b'{"instances": {"x": 1}}', {}, 400, error("malformed_batch", 'Send {"instances": [sample, ...]}.')),
     ("/predict/batch", b'{"instances": [{"x": 1}, {"x": 2, "boom": true}]}', {}, 500, error(
-        "prediction_failed", "The predictor raised RuntimeError; error id t-1 (see the service log).")),
+        "prediction_failed", "The predictor raised RuntimeError on 1 of 2 samples; error id t-1 (see the service log).",
+        details={"failed": [1]})),
     ("/v1/models/doubler:predict", b'{"instances": [{"x": 5}]}', {}, 200, {"predictions": [10]}),
 ])
 def test_post_answers(path, data, env, status, body):
@@ -139,7 +138,7 @@ def test_debug_puts_the_traceback_in_details():
     assert body["error"]["details"]["traceback"].rstrip().endswith("RuntimeError: secret internal detail")
 
 
-def test_each_endpoint_counts_under_its_own_label_and_failures_count_every_sample(tmp_path):
+def test_each_endpoint_counts_under_its_own_label_and_failures_count_the_failing_samples(tmp_path):
     m = model()
     (tmp_path / contract.EXECUTED_NOTEBOOK_FILE).write_text("{}")
     m.directory = tmp_path
@@ -147,7 +146,7 @@ def test_each_endpoint_counts_under_its_own_label_and_failures_count_every_sampl
     calls = [("get", "/health/live"), ("get", "/health/ready"), ("get", "/v2/health/live"), ("get", "/v2/health/ready"),
              ("get", "/v2"), ("get", "/v2/models/doubler"), ("get", "/v2/models/doubler/ready"),
              ("get", "/v1/models/doubler"), ("get", "/metadata"), ("get", "/notebook.ipynb"), ("get", "/openapi.json"),
-             ("get", "/"), ("get", "/metrics")]
+             ("get", "/"), ("get", "/page.json"), ("get", "/metrics")]
     for method, path in calls:
         assert getattr(c, method)(path).status_code == 200, path
     c.post("/predict", json={"x": 1})
@@ -158,9 +157,11 @@ def test_each_endpoint_counts_under_its_own_label_and_failures_count_every_sampl
     counted = {line.split('"')[1]: line.rsplit(" ", 1)[1] for line in lines if line.startswith("nbs2i_requests_total{")}
     assert counted == {"live": "1", "ready": "1", "v2_live": "1", "v2_ready": "1", "v2_server": "1", "v2_model": "1",
                        "v2_model_ready": "1", "v1_status": "1", "metadata": "1", "notebook": "1", "openapi": "1",
-                       "page": "1", "metrics": "1", "predict": "1", "batch": "1", "v1_predict": "1", "v2_infer": "1"}
+                       "page": "1", "page_data": "1", "metrics": "1", "predict": "1", "batch": "1", "v1_predict": "1",
+                       "v2_infer": "1"}
     assert 'nbs2i_requests_total{endpoint="batch",status="500"} 1' in lines
-    assert {"nbs2i_predictions_total 3", "nbs2i_prediction_errors_total 3",
+    # the batch of three: two scored, one failed (docs/api.md: one rule for failing samples)
+    assert {"nbs2i_predictions_total 5", "nbs2i_prediction_errors_total 1",
             'nbs2i_model_info{model="doubler",build_id="b1"} 1'} <= set(lines)
 
 
@@ -235,7 +236,9 @@ def test_v2_model_metadata_versions_agree():
 def test_the_page_before_the_model_is_loaded_and_without_a_notebook():
     html = serve(create_app(None, load_config({}))).get("/", headers={"Accept": "text/html"})
     assert html.status_code == 200 and '<h1 id="model-name">model</h1>' in html.get_data(as_text=True)
-    assert 'href="notebook.ipynb"' not in client().get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert serve(create_app(None, load_config({}))).get("/page.json").get_json() == {
+        "example": None, "schema": None, "figures": [], "notebook": False, "metadata": {}}
+    assert client().get("/page.json").get_json()["notebook"] is False
 
 
 def test_a_client_that_accepts_json_and_html_alike_gets_json():
@@ -313,3 +316,79 @@ def test_v2_metadata_of_a_single_number():
     m = Model({"predictor": abs}, {"model_name": "m", "example": 3}, infer_schema=True)
     assert serve(create_app(m, load_config({}))).get("/v2/models/m").get_json()["inputs"] == [
         {"name": "input", "datatype": "FP64", "shape": [-1]}]
+
+
+def _binary_body(header: dict, raw: bytes = b"") -> tuple[bytes, dict]:
+    text = json.dumps(header).encode()
+    return text + raw, {"Inference-Header-Content-Length": str(len(text))}
+
+
+@pytest.mark.parametrize("header, raw, length, message", [
+    ({"inputs": 5}, b"", None, 'Send {"inputs": [{"name", "shape", "datatype", "data"}, ...]}.'),
+    ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]}, b"", "-3",
+     "Inference-Header-Content-Length '-3' is not a length within the body's "),
+    ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]}, b"", "99999",
+     "Inference-Header-Content-Length '99999' is not a length within the body's "),
+    ({"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 6}}]},
+     struct.pack("<I", 2) + b"\xff\xfe", None, "Input 'x': a BYTES element is not UTF-8 text (invalid start byte at "
+                                              "byte 0); this model takes text."),
+    ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "parameters": {"binary_data_size": 8}}]},
+     struct.pack("<d", 1.0) + b"extra", None, "The body has 5 bytes past its inputs' binary_data_size."),
+    ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}], "outputs": [{"name": "score"}]}, b"",
+     None, "Output 'score' is not one of this model's outputs: 'prediction'."),
+])
+def test_v2_protocol_errors_are_400_in_the_protocols_words(header, raw, length, message):
+    body, headers = _binary_body(header, raw)
+    if length is not None:
+        headers["Inference-Header-Content-Length"] = length
+    r = client().post("/v2/models/doubler/infer", data=body, headers=headers)
+    assert r.status_code == 400 and r.get_json()["error"].startswith(message), r.get_json()
+
+
+@pytest.mark.parametrize("request_params, output, binary", [
+    ({"binary_data_output": True}, None, True),       # tritonclient without outputs asks this
+    ({}, {"name": "prediction", "parameters": {"binary_data": True}}, True),   # InferRequestedOutput's default
+    ({"binary_data_output": True}, {"name": "prediction", "parameters": {"binary_data": False}}, False),
+    ({}, None, False),
+])
+def test_v2_outputs_are_binary_when_asked(request_params, output, binary):
+    header = {"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [1, 2.5]}], "parameters": request_params}
+    if output:
+        header["outputs"] = [output]
+    r = client().post("/v2/models/doubler/infer", json=header)
+    assert r.status_code == 200
+    if not binary:
+        assert r.get_json()["outputs"] == [{"name": "prediction", "shape": [2], "datatype": "FP64", "data": [2.0, 5.0]}]
+        return
+    length = int(r.headers["Inference-Header-Content-Length"])
+    answer = json.loads(r.get_data()[:length])
+    assert answer["outputs"] == [{"name": "prediction", "shape": [2], "datatype": "FP64",
+                                  "parameters": {"binary_data_size": 16}}]
+    assert struct.unpack("<2d", r.get_data()[length:]) == (2.0, 5.0)
+
+
+def test_v2_binary_bytes_outputs_carry_each_answer_as_json():
+    m = Model({"predictor": lambda s: {"echo": s}}, {"model_name": "m"})
+    r = serve(create_app(m, load_config({}))).post("/v2/models/m/infer", json={
+        "inputs": [{"name": "input", "shape": [2], "datatype": "FP64", "data": [1, 2]}],
+        "parameters": {"binary_data_output": True}})
+    length = int(r.headers["Inference-Header-Content-Length"])
+    raw, elements = r.get_data()[length:], []
+    while raw:
+        (n,) = struct.unpack_from("<I", raw)
+        elements.append(json.loads(raw[4:4 + n]))
+        raw = raw[4 + n:]
+    assert elements == [{"echo": 1.0}, {"echo": 2.0}]
+    assert json.loads(r.get_data()[:length])["outputs"][0]["parameters"] == {
+        "content_type": "application/json", "binary_data_size": len(r.get_data()) - length}
+
+
+@pytest.mark.parametrize("answer, output", [
+    (3.5, {"name": "prediction", "datatype": "FP64", "shape": [-1]}),
+    (3, {"name": "prediction", "datatype": "INT64", "shape": [-1]}),
+    ([0.5, 0.25], {"name": "prediction", "datatype": "FP64", "shape": [-1, 2]}),
+    ("cat", {"name": "prediction", "datatype": "BYTES", "shape": [-1], "parameters": {"content_type": "application/json"}}),
+])
+def test_v2_metadata_announces_the_output_the_example_got(answer, output):
+    m = Model({"predictor": len}, {"model_name": "m", "example": [1], "example_prediction": answer})
+    assert serve(create_app(m, load_config({}))).get("/v2/models/m").get_json()["outputs"] == [output]

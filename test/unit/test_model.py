@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from nbs2i_service import contract
 from nbs2i_service.errors import ModelLoadError
-from nbs2i_service.model import BatchRejected, Model, SampleRejected, load_model
+from nbs2i_service.model import BatchFailed, BatchRejected, Model, SampleRejected, load_model
 from test.unit.service_fixtures import write_model_dir
 
 
@@ -161,11 +162,51 @@ def test_a_model_with_no_name_is_model_and_its_batch_predictor_is_kept():
     assert Model({"predictor": len}, {}).predict_batch([[1], [2, 3]]) == [1, 2]
 
 
-def test_a_batch_predictor_of_the_wrong_length_is_an_error():
+def test_a_batch_predictor_of_the_wrong_length_falls_back_and_says_why(caplog):
     m = Model({"predictor": len, "batch_predictor": lambda samples: [0]}, {})
-    with pytest.raises(ValueError) as err:
-        m.predict_batch([[1], [2]])
-    assert str(err.value) == "batch_predictor returned 1 predictions for 2 samples"
+    counted = []
+    with caplog.at_level(logging.ERROR, logger="nbs2i"):
+        assert m.predict_batch([[1], [2, 3]], counted.append) == [1, 2]
+    assert counted == [2]
+    assert "ValueError: batch_predictor returned 1 predictions for 2 samples; return one per sample, in order" in \
+        caplog.text
+
+
+def test_a_failing_batch_predictor_is_logged_once_a_minute(caplog):
+    from nbs2i_service import model as model_module
+    from nbs2i_service.logs import EveryMinute
+
+    now = [0.0]
+    log = EveryMinute(logging.getLogger("nbs2i"), clock=lambda: now[0])
+    m = Model({"predictor": len, "batch_predictor": lambda samples: 1 / 0}, {})
+    counted = []
+    with caplog.at_level(logging.ERROR, logger="nbs2i"):
+        model_module._FALLBACK_LOG, saved = log, model_module._FALLBACK_LOG
+        try:
+            for second in (0, 10, 59, 61):
+                now[0] = second
+                assert m.score([[1], [2, 3]], counted.append) == [1, 2]
+        finally:
+            model_module._FALLBACK_LOG = saved
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and counted == [2, 2, 2, 2]
+    assert lines[0].startswith("batch_predictor failed on a batch of 2 samples; they were scored one by one with "
+                               "predictor:\nTraceback (most recent call last):")
+    assert lines[0].rstrip().endswith("ZeroDivisionError: division by zero")
+    assert "(2 more like it since the last such line)" in lines[1]
+
+
+def test_one_rule_for_failing_samples_in_a_batch():
+    def one(sample):
+        if sample == "bad":
+            raise KeyError(sample)
+        return sample.upper()
+
+    m = Model({"predictor": one, "batch_predictor": lambda samples: [s.upper() for s in samples if s != "bad"]}, {})
+    with pytest.raises(BatchFailed) as err:
+        m.predict_batch(["a", "bad", "c", "bad"])
+    assert [i for i, _ in err.value.failed] == [1, 3] and err.value.total == 4
+    assert all(isinstance(e, KeyError) for _, e in err.value.failed)
 
 
 def test_batch_rejections_list_every_sample():
@@ -192,11 +233,13 @@ def test_score_uses_the_batch_predictor_and_falls_back_one_by_one():
         return f"1:{sample}"
 
     m = Model({"predictor": one, "batch_predictor": batch}, {})
-    assert m.score(["a", "b"]) == ["b:a", "b:b"]
-    assert m.score(["c"]) == ["1:c"]  # batch answered with the wrong length
-    results = m.score(["d", "bad"])
+    counted = []
+    assert m.score(["a", "b"], counted.append) == ["b:a", "b:b"]
+    assert m.score(["c"], counted.append) == ["1:c"]  # one sample: predictor alone
+    results = m.score(["d", "bad"], counted.append)
     assert results[0] == "1:d" and isinstance(results[1], KeyError)
-    assert m.score([]) == [] and calls == [["a", "b"], ["c"], ["d", "bad"]]  # an empty batch is never sent
+    assert m.score([]) == [] and calls == [["a", "b"], ["d", "bad"]]  # an empty batch is never sent
+    assert counted == [2]
     assert Model({"predictor": one}, {}).score(["e"]) == ["1:e"]
 
 
