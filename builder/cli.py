@@ -1,4 +1,5 @@
-"""The `nbs2i` command: build, serve, requirements. Prints `ERROR: ...` and exits 1 on failure."""
+"""The `nbs2i` command: build, serve, score, drift, stream, image, requirements. Prints `ERROR: ...` and
+exits 1 on failure."""
 from __future__ import annotations
 
 import argparse
@@ -62,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
                        "into OUTPUT.part-I-of-N (env JOB_COMPLETION_INDEX and JOB_COMPLETIONS, as in an Indexed Job)")
     score.add_argument("--merge", action="store_true", help="join the parts OUTPUT.part-*-of-N into OUTPUT, in input order")
 
+    drift = sub.add_parser("drift", help="the drift of a file of samples (or payload-log events) against the "
+                                         "notebook's training data",
+                           description="Compare a JSON Lines file of samples, or of the payload log's events, with the "
+                                       "reference profile the build kept, as /drift does for the live window.")
+    drift.add_argument("out", help="a build output")
+    drift.add_argument("--input", required=True, help="JSON Lines of samples or payload-log events; - for stdin")
+    drift.add_argument("--json", action="store_true", help="print the /drift document instead of the table")
+
     stream = sub.add_parser("stream", help="run the Redis stream worker for a built OUT (NBS2I_REDIS_URL ...)",
                             description="Read samples from a Redis stream, write predictions to another. Settings: "
                                         "NBS2I_REDIS_URL, NBS2I_STREAM_IN, NBS2I_STREAM_OUT, NBS2I_STREAM_DEAD, "
@@ -115,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             serve.exec_module(Path(args.out), "nbs2i_service.score",
                               ["--input", args.input, "--output", args.output, "--batch-size", str(args.batch_size),
                                *extra, str(Path(args.out).resolve() / "model")])
+        elif args.command == "drift":
+            serve.exec_module(Path(args.out), "nbs2i_service.drift_report",
+                              [str(Path(args.out).resolve() / "model"), "--input", args.input]
+                              + (["--json"] if args.json else []))
         elif args.command == "stream":
             serve.exec_module(Path(args.out), "nbs2i_service.stream", [])
         elif args.command == "image":

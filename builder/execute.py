@@ -34,7 +34,8 @@ class Report:
     data: dict            # example / input_schema, as JSON values
     outputs: dict         # cell index (str) -> {"outputs": [nbformat outputs], "execution_count", "seconds"}
     shell_failures: list  # {"cell", "command", "exit_code"} of each `!cmd` that exited non-zero
-    checked: dict         # the run's own answers: example_prediction, batch_checked, nondeterministic
+    checked: dict         # the run's answers (example_prediction, batch_checked, nondeterministic) and its
+                          # reference profile (reference, or reference_off: why there is none)
 
 
 def kernel_environment(env_root: Path, report: Path, ipython_dir: Path) -> dict[str, str]:
@@ -73,7 +74,8 @@ def run(script: Path, env_root: Path, source: Source, cells: list[Cell], timeout
         )
     if facts["status"] != "ok":
         raise _error(facts, source, cells)
-    checked = {k: facts[k] for k in ("example_prediction", "batch_checked", "nondeterministic") if k in facts}
+    checked = {k: facts[k] for k in ("example_prediction", "batch_checked", "nondeterministic", "reference",
+                                     "reference_off") if k in facts}
     return Report(facts["callables"], facts["data"], facts["outputs"], facts["shell_failures"], checked)
 
 
@@ -150,6 +152,7 @@ _ANSWER_FAILURES = {
     "batch_count": lambda f: (f"batch_predictor returned {f['answers']} answers for {f['samples']} samples; return one "
                               "per sample, in order."),
     "batch_disagrees": _batch_disagrees,
+    "reference_invalid": lambda f: f["message"],
 }
 
 

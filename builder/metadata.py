@@ -48,6 +48,10 @@ def build(source: Source, model_name: str, requirements: list[Requirement], pack
         meta[contract.META_INPUT_SCHEMA] = report.data[contract.INPUT_SCHEMA]
     if "example_prediction" in report.checked:
         meta[contract.META_EXAMPLE_PREDICTION] = report.checked["example_prediction"]
+    if "reference" in report.checked:
+        meta[contract.META_REFERENCE] = {k: v for k, v in report.checked["reference"].items() if k != "why"}
+    elif "reference_off" in report.checked:
+        meta["reference_off"] = report.checked["reference_off"]
     if signing_key:
         meta[contract.META_SIGNATURE] = artifact.sign(artifact_bytes, signing_key)
     return meta

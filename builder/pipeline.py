@@ -206,13 +206,21 @@ def _run_notebook(nb: nbformat.NotebookNode, cells: list[cells_mod.Cell], src: s
 
 
 def _log_answers(checked: dict) -> None:
+    if "reference" in checked:
+        ref = checked["reference"]
+        count = len(ref["features"])
+        log(f"Drift profile of {ref['why'].removeprefix('reference data: ')}: {count} feature{'s' * (count != 1)}"
+            + (", and the model's answers on them" if ref["prediction"] else "") + " (OUT/model/reference.json)")
+    elif "reference_off" in checked:
+        log(checked["reference_off"][:1].upper() + checked["reference_off"][1:])
     if "nondeterministic" in checked:
         first, again = (answers.shown(a, 80) for a in checked["nondeterministic"])
         log(f"predictor(example) answered {first}, then {again}: it is not deterministic, so neither the served "
             "environment's answer nor batch_predictor's is compared with the notebook's")
     if "batch_checked" in checked:
         rows = checked["batch_checked"]["rows_from"]
-        log(f"batch_predictor answers as predictor does on {checked['batch_checked']['samples']} samples (the example"
+        count = checked["batch_checked"]["samples"]
+        log(f"batch_predictor answers as predictor does on {count} sample{'s' * (count != 1)} (the example"
             + (f" and rows of {rows!r})" if rows else ")"))
 
 

@@ -291,9 +291,56 @@ def finish(namespace, model_dir, root, options):
     checked = check_answers(namespace, found, data, options)
     if "kind" in checked:
         return checked
+    profiled = write_profile(namespace, found, data, options, model_dir)
+    if "kind" in profiled:
+        return profiled
     with open(os.path.join(model_dir, contract.ARTIFACT_FILE), "wb") as handle:
         handle.write(pickled)
-    return {"callables": sorted(found), "data": data, **checked}
+    return {"callables": sorted(found), "data": data, **checked, **profiled}
+
+
+def write_profile(namespace, found, data, options, model_dir):
+    """The training data's profile (nbs2i_service/profile.py) in the model folder; never its rows."""
+    import hashlib
+
+    from nbs2i_service import answers, contract, profile, reference
+
+    example = data.get(contract.EXAMPLE)
+    try:
+        ref, why = reference.find(namespace, example, options.get("reference"))
+    except reference.ReferenceError as exc:
+        return {"kind": "reference_invalid", "message": str(exc)}
+    if ref is None:
+        return {"reference_off": why}
+    if example is None:  # reference_data without an example: its first row gives the features
+        example = next(reference.samples(ref, None, 1))
+    predictor, batch = found[contract.PREDICTOR], found.get(contract.BATCH_PREDICTOR)
+
+    def score(samples):
+        if batch is not None:
+            try:
+                return list(batch(samples))
+            except Exception:
+                pass
+        answered = []
+        for sample in samples:
+            try:
+                answered.append(answers.as_sent(predictor(sample)))
+            except Exception:
+                answered.append(None)
+        return answered
+
+    try:
+        made = profile.make(ref, example, score)
+        text = json.dumps(made, allow_nan=False, separators=(",", ":")).encode()
+    except Exception as exc:  # drift is a help, never a reason for the build to fail
+        return {"reference_off": f"no reference profile: {ref.name!r} could not be profiled "
+                                 f"({type(exc).__name__}: {exc}), so drift is off"}
+    with open(os.path.join(model_dir, contract.REFERENCE_FILE), "wb") as handle:
+        handle.write(text)
+    return {"reference": {"file": contract.REFERENCE_FILE, "sha256": hashlib.sha256(text).hexdigest(),
+                          "variable": ref.name, "rows": ref.rows, "features": [f["name"] for f in made["features"]],
+                          "prediction": made["prediction"] is not None, "why": why}}
 
 
 def _from_the_notebook(exc):

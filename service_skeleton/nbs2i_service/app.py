@@ -126,13 +126,21 @@ def _info_routes(app: Flask, svc: Service) -> None:
         return Response(path.read_bytes(), mimetype="application/x-ipynb+json",
                         headers={"Content-Disposition": f'attachment; filename="{svc.name}.executed.ipynb"'})
 
-    prometheus = lambda: (svc.metrics.render(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    def drift() -> Response:
+        svc.ready_model()
+        return _json(svc.drift.report() if svc.drift else {"model": svc.name, "enabled": False, "reason": svc.drift_off})
+
+    def prometheus() -> Response:
+        text = svc.metrics.render() + ("\n".join(svc.drift.render()) + "\n" if svc.drift else "")
+        return Response(text, 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
     for path, endpoint, view in (("/health/live", "live", live), ("/v2/health/live", "v2_live", v2_live),
                                  ("/health/ready", "ready", ready), ("/v2/health/ready", "v2_ready", v2_ready),
                                  ("/metadata", "metadata", metadata), ("/metrics", "metrics", prometheus),
                                  ("/notebook.ipynb", "notebook", notebook),
                                  ("/openapi.json", "openapi", lambda: _json(svc.spec)),
-                                 ("/page.json", "page_data", page_data), ("/", "page", page)):
+                                 ("/page.json", "page_data", page_data), ("/drift", "drift", drift),
+                                 ("/", "page", page)):
         app.add_url_rule(path, endpoint, view, methods=["GET"])
 
 

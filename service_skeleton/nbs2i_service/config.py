@@ -57,6 +57,15 @@ class Config:
     model_dir: Path | None = None
     access_log: bool = True
     mode: str = "http"
+    # day two: drift against the reference profile (drift.py), payload logs (payloads.py)
+    drift: bool = True
+    drift_window: int = 1000
+    drift_threshold: float = 0.25
+    log_url: str | None = None
+    log_mode: str = "all"
+    log_sample: float = 1.0
+    log_stream: str = "nbs2i:payloads"
+    log_queue: int = 1000
     # stream worker (stream.py)
     redis_url: str = "redis://127.0.0.1:6379/0"
     stream_in: str = "nbs2i:samples"
@@ -127,17 +136,25 @@ def _secret(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def _installer(environ: Mapping[str, str]) -> str:
-    value = environ.get("NBS2I_INSTALLER", "auto").strip() or "auto"
-    if value not in ("auto", "uv", "pip"):
-        raise ConfigError(f"NBS2I_INSTALLER={value!r} is not one of auto, uv, pip.")
+def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = environ.get(name, "").strip() or default
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}.")
     return value
 
 
-def _mode(environ: Mapping[str, str]) -> str:
-    value = environ.get("NBS2I_MODE", "http").strip() or "http"
-    if value not in ("http", "stream"):
-        raise ConfigError(f"NBS2I_MODE={value!r} is not one of http, stream.")
+def _log_url(environ: Mapping[str, str]) -> str | None:
+    value = environ.get("NBS2I_LOG_URL", "").strip()
+    if value and not value.startswith(("http://", "https://", "redis://", "rediss://", "unix://")):
+        raise ConfigError(f"NBS2I_LOG_URL={value!r}: give an http(s):// address (a CloudEvents sink: a Knative broker, "
+                          "KServe's message dumper) or a redis:// one (a Redis stream).")
+    return value or None
+
+
+def _fraction(environ: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(environ, name, default, zero=True)
+    if value > 1:
+        raise ConfigError(f"{name}={value:g} is over 1: give the fraction of requests to log, 0 to 1.")
     return value
 
 
@@ -151,7 +168,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         notebook=env.get("NBS2I_NOTEBOOK", "").strip() or None,
         model_name=env.get("NBS2I_MODEL_NAME", "").strip() or None,
         timeout=_float(env, "NBS2I_TIMEOUT", DEFAULT_TIMEOUT_S),
-        installer=_installer(env),
+        installer=_choice(env, "NBS2I_INSTALLER", Config.installer, ("auto", "uv", "pip")),
         cache_dir=Path(cache) if cache else None,
         python=env.get("NBS2I_PYTHON", "").strip() or None,
         index_url=env.get("PIP_INDEX_URL", "").strip() or None,
@@ -180,7 +197,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         api_token=_secret(env, "NBS2I_API_TOKEN"),
         model_dir=Path(model_dir) if model_dir else None,
         access_log=_bool(env, "NBS2I_ACCESS_LOG", True),
-        mode=_mode(env),
+        mode=_choice(env, "NBS2I_MODE", Config.mode, ("http", "stream")),
+        drift=_bool(env, "NBS2I_DRIFT", Config.drift),
+        drift_window=_int(env, "NBS2I_DRIFT_WINDOW", Config.drift_window, minimum=10),
+        drift_threshold=_float(env, "NBS2I_DRIFT_THRESHOLD", Config.drift_threshold),
+        log_url=_log_url(env),
+        log_mode=_choice(env, "NBS2I_LOG_MODE", Config.log_mode, ("all", "request", "response")),
+        log_sample=_fraction(env, "NBS2I_LOG_SAMPLE", Config.log_sample),
+        log_stream=env.get("NBS2I_LOG_STREAM", "").strip() or Config.log_stream,
+        log_queue=_int(env, "NBS2I_LOG_QUEUE", Config.log_queue, minimum=1),
         redis_url=env.get("NBS2I_REDIS_URL", "").strip() or Config.redis_url,
         stream_in=env.get("NBS2I_STREAM_IN", "").strip() or Config.stream_in,
         stream_out=env.get("NBS2I_STREAM_OUT", "").strip() or Config.stream_out,

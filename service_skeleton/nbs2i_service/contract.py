@@ -15,6 +15,7 @@ ARTIFACT_FILE = "model.pkl"
 METADATA_FILE = "metadata.json"
 EXECUTED_NOTEBOOK_FILE = "executed.ipynb"
 OPENAPI_FILE = "openapi.json"
+REFERENCE_FILE = "reference.json"  # the training data's profile (profile.py), never its rows
 
 # Names the notebook may define at top level (the notebook contract).
 PREDICTOR = "predictor"
@@ -43,6 +44,8 @@ META_INPUT_SCHEMA = "input_schema"
 # predictor(example) in the notebook's own run: the smoke test checks that OUT/venv answers the same,
 # and V2's model metadata announces the output's datatype from it.
 META_EXAMPLE_PREDICTION = "example_prediction"
+# {"file", "sha256", "variable", "rows", "features", "prediction"}: the reference profile, checked at load
+META_REFERENCE = "reference"
 # Keys never served by /metadata (nothing secret is in metadata.json; the signature is
 # left out anyway so it cannot help anyone guess at a key).
 PRIVATE_META_KEYS = (META_SIGNATURE,)

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from . import encode, http
 from .errors import RequestError
-from .service import PredictorFailed, Service
+from .service import PREDICTION_ENDPOINTS, PredictorFailed, Service
 
 log = logging.getLogger("nbs2i")
 _STATUS = {code: f"{code} {reason}" for code, reason in responses.items()}
@@ -42,22 +42,39 @@ class Front:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = perf_counter()
         rid = http.request_id(environ.get("HTTP_X_REQUEST_ID"))
-        endpoint = "other"
+        endpoint, body = "other", b""
         try:
             if environ.get("PATH_INFO") == "/predict" and environ.get("REQUEST_METHOD") == "POST":
                 endpoint = "predict"
                 http.check_token(environ.get("HTTP_AUTHORIZATION"), self.token)
-                body = self.svc.predict_answer(http.mimetype(environ.get("CONTENT_TYPE")), self._body(environ), rid)
-                status, headers, chunks = 200, http.json_headers(200, rid, len(body)), [body]
+                body = self._body(environ)
+                answer = self.svc.predict_answer(http.mimetype(environ.get("CONTENT_TYPE")), body, rid)
+                status, headers, chunks = 200, http.json_headers(200, rid, len(answer)), [answer]
             else:
                 endpoint = self._match(environ)
-                status, headers, chunks = self._routed(environ, endpoint, rid)
+                status, headers, chunks, body = self._routed(environ, endpoint, rid)
         except Exception as exc:  # noqa: BLE001 - every failure answers with the error document
-            status, body = self._failure(exc, environ.get("PATH_INFO", ""), rid)
-            headers, chunks = http.json_headers(status, rid, len(body)), [body]
+            status, answer = self._failure(exc, environ.get("PATH_INFO", ""), rid)
+            headers, chunks = http.json_headers(status, rid, len(answer)), [answer]
+        if self.svc.payloads is not None and endpoint in PREDICTION_ENDPOINTS and body:
+            chunks = self._logged(environ, endpoint, rid, body, headers, chunks)
         start_response(_STATUS[status], headers)
         self.svc.metrics.observe(endpoint, status, perf_counter() - started)
         return chunks
+
+    def _logged(self, environ: dict, endpoint: str, rid: str, body: bytes, headers: list,
+                chunks: Iterable[bytes]) -> list[bytes]:
+        """Hand the request and its answer to the payload log (payloads.py), which sends them later."""
+        answer = b"".join(chunks)
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        given = environ.get("CONTENT_TYPE") or http.JSON
+        if environ.get("HTTP_INFERENCE_HEADER_CONTENT_LENGTH"):
+            given = "application/octet-stream"  # the Open Inference Protocol's binary tensors
+        sent = next((v for k, v in headers if k.lower() == "content-type"), http.JSON)
+        self.svc.payloads.record(rid, endpoint, body, given, answer, sent)
+        return [answer]
 
     def refused(self, path: str | None, method: str | None, status: int, seconds: float) -> None:
         """A request the worker answered itself (408, 413, 504, framing): counted like the rest."""
@@ -83,10 +100,11 @@ class Front:
         except NotFound:
             raise RequestError(404, "not_found", "No such endpoint; see /openapi.json for the API.") from None
 
-    def _routed(self, environ: dict, endpoint: str, rid: str) -> tuple[int, list, Iterable[bytes]]:
-        """Flask answers a route, once the token and the body are checked."""
+    def _routed(self, environ: dict, endpoint: str, rid: str) -> tuple[int, list, Iterable[bytes], bytes]:
+        """Flask answers a route, once the token and the body are checked; (status, headers, chunks, body)."""
         if endpoint not in OPEN_ENDPOINTS:
             http.check_token(environ.get("HTTP_AUTHORIZATION"), self.token)
+        body = b""
         if environ.get("REQUEST_METHOD") == "POST":
             body = self._body(environ)
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
@@ -98,7 +116,7 @@ class Front:
             return lambda data: None
 
         chunks = self.flask.wsgi_app(environ, start)
-        return answered[0], answered[1], chunks
+        return answered[0], answered[1], chunks, body
 
     def _body(self, environ: dict) -> bytes:
         """The request's body within NBS2I_MAX_REQUEST_BYTES (the gevent worker has read it already)."""

@@ -20,6 +20,7 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 # Adaptive batching (batching.py): samples per batch_predictor call, and how long the batch gathered.
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 BATCH_WAITS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025)
+PAYLOAD_OUTCOMES = ("sent", "dropped", "failed")  # payloads.py: what became of each payload-log event
 _DOUBLE = struct.calcsize("d")
 
 
@@ -36,7 +37,8 @@ class Metrics:
         self._predictions = self._count + n_e
         self._errors = self._predictions + 1
         self._fallbacks = self._errors + 1
-        self._batch_sizes = self._fallbacks + 1  # buckets, then sum and count
+        self._payloads = self._fallbacks + 1
+        self._batch_sizes = self._payloads + len(PAYLOAD_OUTCOMES)  # buckets, then sum and count
         self._batch_waits = self._batch_sizes + len(BATCH_SIZES) + 3
         size = (self._batch_waits + len(BATCH_WAITS) + 3) * _DOUBLE
         self._map = mmap.mmap(-1, size)  # anonymous and MAP_SHARED: shared across fork
@@ -64,6 +66,10 @@ class Metrics:
         """batch_predictor failed on a batch of samples, which predictor then scored one by one."""
         with self._lock:
             self._values[self._fallbacks] += 1
+
+    def payload(self, outcome: str) -> None:
+        with self._lock:
+            self._values[self._payloads + PAYLOAD_OUTCOMES.index(outcome)] += 1
 
     def batched(self, size: int, waited: float) -> None:
         with self._lock:
@@ -102,8 +108,12 @@ class Metrics:
                   "# HELP nbs2i_batch_fallbacks_total Batches batch_predictor failed on, scored again one by one.",
                   "# TYPE nbs2i_batch_fallbacks_total counter",
                   f"nbs2i_batch_fallbacks_total {_number(v[self._fallbacks])}",
+                  "# HELP nbs2i_payload_log_events_total Payload-log events (NBS2I_LOG_URL) by what became of them.",
+                  "# TYPE nbs2i_payload_log_events_total counter",
+                  *(f'nbs2i_payload_log_events_total{{outcome="{o}"}} {_number(v[self._payloads + i])}'
+                    for i, o in enumerate(PAYLOAD_OUTCOMES)),
                   "# HELP nbs2i_model_info The model this service serves.", "# TYPE nbs2i_model_info gauge",
-                  f'nbs2i_model_info{{model="{_label(self.model_name)}",build_id="{_label(self.build_id)}"}} 1']
+                  f'nbs2i_model_info{{model="{label(self.model_name)}",build_id="{label(self.build_id)}"}} 1']
         lines += _histogram(v, self._batch_sizes, BATCH_SIZES, "nbs2i_batch_size",
                             "Samples per batch_predictor call that scored requests gathered from concurrent /predict requests.")
         lines += _histogram(v, self._batch_waits, BATCH_WAITS, "nbs2i_batch_wait_seconds",
@@ -134,5 +144,5 @@ def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-def _label(value: str) -> str:
+def label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -5,6 +5,7 @@ so a sample is checked the same way everywhere.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sys
@@ -14,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from . import artifact, schema
 from .contract import (
-    ARTIFACT_FILE, BATCH_PREDICTOR, META_EXAMPLE, META_INPUT_SCHEMA, META_MODEL_NAME, META_PYTHON,
+    ARTIFACT_FILE, BATCH_PREDICTOR, META_EXAMPLE, META_INPUT_SCHEMA, META_MODEL_NAME, META_PYTHON, META_REFERENCE,
     METADATA_FILE, PREDICTOR, VALIDATOR,
 )
 from .errors import ModelLoadError, ServiceError
@@ -43,9 +44,9 @@ class BatchRejected(ServiceError):
 class BatchFailed(ServiceError):
     """The predictor raised on some samples of a batch: [(index, exception)] of the samples."""
 
-    def __init__(self, failed: list[tuple[int, BaseException]], total: int):
-        super().__init__(f"{len(failed)} of {total} sample(s) failed")
-        self.failed, self.total = failed, total
+    def __init__(self, failed: list[tuple[int, BaseException]], results: list):
+        super().__init__(f"{len(failed)} of {len(results)} sample(s) failed")
+        self.failed, self.results, self.total = failed, results, len(results)
 
 
 class Model:
@@ -66,6 +67,7 @@ class Model:
             self._schema = _Schema(self.sample_schema, "the shape of the notebook's example", derived=True)
         self.valid_sample = _valid_sample(self.metadata)
         self.directory: Path | None = None  # the model folder, when loaded from one (load_model)
+        self.profile: dict[str, Any] | None = None  # the training data's profile (drift.py), when the build made one
 
     def check(self, sample: Any) -> None:
         """Raise SampleRejected if the schema or the validator rejects sample."""
@@ -105,7 +107,7 @@ class Model:
         results = self.score(samples, fallback)
         failed = [(i, r) for i, r in enumerate(results) if isinstance(r, Exception)]
         if failed:
-            raise BatchFailed(failed, len(samples))
+            raise BatchFailed(failed, results)
         return results
 
     def score(self, samples: list, fallback: Callable[[int], None] | None = None) -> list:
@@ -240,4 +242,22 @@ def load_model(path: str | Path, signing_key: bytes | None = None, infer_schema:
         ) from exc
     model = Model(objects, metadata, infer_schema)
     model.directory = model_dir
+    model.profile = _profile(model_dir, metadata)
     return model
+
+
+def _profile(model_dir: Path, metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The reference profile metadata.json names, after its sha256 matches."""
+    entry = metadata.get(META_REFERENCE)
+    if not isinstance(entry, dict):
+        return None
+    path = model_dir / str(entry.get("file"))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path} cannot be read ({exc.strerror}), though metadata.json names it. Rebuild the "
+                             "model.") from None
+    if not isinstance(entry.get("sha256"), str) or not hmac.compare_digest(entry["sha256"], artifact.sha256_hex(data)):
+        raise ModelLoadError(f"{path}: its sha256 is {artifact.sha256_hex(data)} but metadata.json records "
+                             f"{entry.get('sha256')}. The model was changed after the build; rebuild it with `nbs2i build`.")
+    return json.loads(data)

@@ -32,12 +32,12 @@ class Found:
     why: str  # how it was chosen, for the build log
 
 
-def _frame(value: Any) -> bool:
+def is_frame(value: Any) -> bool:
     return hasattr(value, "columns") and hasattr(value, "iloc") and getattr(value, "ndim", 0) == 2
 
 
-def _array(value: Any) -> bool:
-    return not _frame(value) and hasattr(value, "tolist") and getattr(value, "ndim", 0) == 2
+def is_array(value: Any) -> bool:
+    return not is_frame(value) and hasattr(value, "tolist") and getattr(value, "ndim", 0) == 2
 
 
 def _samples(value: Any) -> bool:
@@ -47,9 +47,9 @@ def _samples(value: Any) -> bool:
 def fits(value: Any, example: Any) -> bool:
     """value holds rows shaped like example."""
     if isinstance(example, dict) and example:
-        return _frame(value) and all(key in value.columns for key in example)
+        return is_frame(value) and all(key in value.columns for key in example)
     if isinstance(example, list) and example:
-        return (_frame(value) or _array(value)) and value.shape[1] == len(example)
+        return (is_frame(value) or is_array(value)) and value.shape[1] == len(example)
     return False
 
 
@@ -76,8 +76,13 @@ def find(namespace: dict, example: Any, asked: str | None) -> tuple[Found | None
     matches = [(len(value), -order, name) for order, (name, value) in enumerate(namespace.items())
                if not name.startswith("_") and fits(value, example)]
     if not matches:
-        return None, ("no reference data: no DataFrame or array in the notebook is shaped like its example, so drift "
-                      "is off (define reference_data, or set NBS2I_REFERENCE=NAME)")
+        unnamed = sorted((name for name, value in namespace.items() if not name.startswith("_")
+                          and isinstance(example, dict) and is_array(value) and value.shape[1] == len(example)),
+                         key=lambda name: -len(namespace[name]))  # the largest first
+        hint = (f"; {unnamed[0]!r} is an array as wide as the example has keys: to profile it, define reference_data = "
+                f"pandas.DataFrame({unnamed[0]}, columns={list(example)!r})" if unnamed else
+                " (define reference_data, or set NBS2I_REFERENCE=NAME)")
+        return None, f"no reference data: no DataFrame or array in the notebook is shaped like its example, so drift is off{hint}"
     rows, _, name = max(matches)
     return Found(name, namespace[name], rows, "found"), (f"reference data: the notebook's {name!r} ({rows:,} rows, "
                                                          "the largest shaped like its example)")
@@ -91,7 +96,9 @@ def samples(found: Found, example: Any, count: int) -> Iterator[Any]:
 
 
 def _row(data: Any, index: int, example: Any) -> Any:
-    if _frame(data):
+    if is_frame(data):
         row = data.iloc[index]
+        if example is None:  # reference_data without an example: a sample is a row's columns by name
+            return {str(key): row[key] for key in data.columns}
         return {key: row[key] for key in example} if isinstance(example, dict) else list(row)
-    return data[index].tolist() if _array(data) else data[index]
+    return data[index].tolist() if is_array(data) else data[index]

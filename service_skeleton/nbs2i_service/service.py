@@ -11,14 +11,18 @@ from typing import Any, Callable
 from . import encode, http
 from .config import Config
 from .contract import META_BUILD_ID, PRIVATE_META_KEYS
+from .drift import for_model
 from .errors import RequestError
 from .metrics import Metrics
 from .model import BatchFailed, BatchRejected, Model, SampleRejected
 from .openapi import build_spec
+from .payloads import PayloadLog
 
 log = logging.getLogger("nbs2i")
 ENDPOINTS = ("predict", "batch", "v1_status", "v1_predict", "v2_infer", "v2_model", "v2_model_ready", "v2_server",
-             "metadata", "notebook", "live", "ready", "v2_live", "v2_ready", "metrics", "openapi", "page", "page_data")
+             "metadata", "notebook", "live", "ready", "v2_live", "v2_ready", "metrics", "openapi", "page", "page_data",
+             "drift")
+PREDICTION_ENDPOINTS = ("predict", "batch", "v1_predict", "v2_infer")  # what the payload log records
 
 
 class PredictorFailed(Exception):
@@ -42,6 +46,8 @@ class Service:
         self.public_metadata = {k: v for k, v in (model.metadata if model else {}).items() if k not in PRIVATE_META_KEYS}
         self.batcher: Any = None
         self.figures: list | None = None
+        self.drift, self.drift_off = for_model(model, config)  # made before gunicorn forks: one window for all
+        self.payloads = PayloadLog(config, self.name, self.metrics.payload) if config.log_url else None
 
     def gather(self, max_batch: int, wait_seconds: float) -> None:
         """Called by the gevent worker after fork: gather concurrent single samples into
@@ -67,8 +73,12 @@ class Service:
             prediction = self.batcher.predict(sample) if self.batcher else model.predictor(sample)
         except Exception as exc:
             self.metrics.predicted(failed=True)
+            if self.drift:
+                self.drift.observe([sample], [None], [False])
             raise PredictorFailed(exc) from exc
         self.metrics.predicted()
+        if self.drift:
+            self.drift.observe([sample], [prediction])
         return prediction
 
     def predict_answer(self, media_type: str, data: bytes, rid: str) -> bytes:
@@ -90,8 +100,13 @@ class Service:
         except BatchFailed as exc:
             self.metrics.predicted(len(samples) - len(exc.failed))
             self.metrics.predicted(len(exc.failed), failed=True)
+            if self.drift:
+                failed = {i for i, _ in exc.failed}
+                self.drift.observe(samples, exc.results, [i not in failed for i in range(len(samples))])
             raise PredictorFailed(exc.failed[0][1], [i for i, _ in exc.failed], len(samples)) from None
         self.metrics.predicted(len(samples))
+        if self.drift:
+            self.drift.observe(samples, predictions)
         return predictions
 
     def encode(self, body: Any, rid: str, how: Callable[[Any], Any] | None = None) -> Any:

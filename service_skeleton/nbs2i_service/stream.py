@@ -22,6 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from . import encode
 from .config import Config, ConfigError, load_config
 from .contract import META_BUILD_ID, served_model_dir
+from .drift import for_model
 from .errors import ModelLoadError
 from .metrics import Metrics
 from .model import Model, SampleRejected, load_model
@@ -32,6 +33,7 @@ log = logging.getLogger("nbs2i.stream")
 class Worker:
     def __init__(self, model: Model, config: Config, client: Any, metrics: Metrics):
         self.model, self.config, self.redis, self.metrics = model, config, client, metrics
+        self.drift, _ = for_model(model, config)
         self.consumer = config.stream_consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.stopping = threading.Event()
         self.ready = False
@@ -83,6 +85,8 @@ class Worker:
             except SampleRejected as exc:
                 dead.append((entry_id, raw, f"rejected: {exc.message}"))
         results = self.model.score([s for _, _, s in valid], self.metrics.fell_back)
+        if self.drift:
+            self.drift.observe([s for _, _, s in valid], results, [not isinstance(r, Exception) for r in results])
         for (entry_id, raw, _), result in zip(valid, results):
             if isinstance(result, Exception):
                 self.metrics.predicted(failed=True)
@@ -124,7 +128,8 @@ def _probe_app(worker: Worker, metrics: Metrics):
             status, body = ("200 OK", b'{"status":"ready"}') if ok else ("503 Service Unavailable", b'{"status":"not ready"}')
         elif path == "/metrics":
             start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
-            return [metrics.render().encode()]
+            drift = "\n".join(worker.drift.render()) + "\n" if worker.drift else ""
+            return [(metrics.render() + drift).encode()]
         else:
             status, body = "404 Not Found", b'{"error":{"code":"not_found","message":"probes: /health/live, /health/ready, /metrics"}}'
         start_response(status, [("Content-Type", "application/json")])

@@ -3,35 +3,12 @@ with an API token, the page shows nothing of the model until it is given the tok
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 
 import pytest
 
 from test.helpers import Service
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture()
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
-
-    assert shutil.which("chromium") and shutil.which("chromedriver"), "make test installs chromium (scripts/system-deps.sh)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    profile = tempfile.mkdtemp(prefix="nbs2i-chromium-")
-    # Flags from this machine's notes: root needs --no-sandbox; the closed network needs the
-    # background-networking ones, or chromium keeps dialing out.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=DriverService(shutil.which("chromedriver")), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_page_submits_the_example_and_shows_the_prediction(kmeans_out, browser, tmp_path):

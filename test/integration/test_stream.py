@@ -3,7 +3,6 @@ and restarted, every sample gets exactly one prediction or dead-letter entry."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -24,26 +23,6 @@ SAMPLES = 600
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     return build_notebook(tmp_path_factory.mktemp("stream"), *CELLS)
-
-
-@pytest.fixture()
-def redis_url(tmp_path):
-    assert shutil.which("redis-server"), "make test installs redis-server"
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0", client
-    proc.terminate()
-    proc.wait()
 
 
 def _worker(out, url: str, consumer: str, port: int, claim_idle_ms: int = 500) -> subprocess.Popen:

@@ -133,6 +133,11 @@ nbs2i_prediction_errors_total 2
 # HELP nbs2i_batch_fallbacks_total Batches batch_predictor failed on, scored again one by one.
 # TYPE nbs2i_batch_fallbacks_total counter
 nbs2i_batch_fallbacks_total 1
+# HELP nbs2i_payload_log_events_total Payload-log events (NBS2I_LOG_URL) by what became of them.
+# TYPE nbs2i_payload_log_events_total counter
+nbs2i_payload_log_events_total{outcome="sent"} 2
+nbs2i_payload_log_events_total{outcome="dropped"} 0
+nbs2i_payload_log_events_total{outcome="failed"} 1
 # HELP nbs2i_model_info The model this service serves.
 # TYPE nbs2i_model_info gauge
 nbs2i_model_info{model="kmeans",build_id="b1"} 1
@@ -176,6 +181,9 @@ def test_one_scrape_whole_and_exact():
     m.predicted(3)
     m.predicted(2, failed=True)
     m.fell_back(4)
+    m.payload("sent")
+    m.payload("failed")
+    m.payload("sent")
     m.batched(1, 0.0001)
     m.batched(2, 0.0001)
     m.batched(300, 0.5)
@@ -188,7 +196,8 @@ def test_prometheus_own_parser_reads_every_family():
     families = {f.name: f for f in text_string_to_metric_families(EXPOSITION)}
     assert {name: f.type for name, f in families.items()} == {
         "nbs2i_requests": "counter", "nbs2i_request_duration_seconds": "histogram", "nbs2i_predictions": "counter",
-        "nbs2i_prediction_errors": "counter", "nbs2i_batch_fallbacks": "counter", "nbs2i_model_info": "gauge", "nbs2i_batch_size": "histogram",
+        "nbs2i_prediction_errors": "counter", "nbs2i_batch_fallbacks": "counter", "nbs2i_payload_log_events": "counter",
+        "nbs2i_model_info": "gauge", "nbs2i_batch_size": "histogram",
         "nbs2i_batch_wait_seconds": "histogram"}
     assert families["nbs2i_batch_size"].documentation.startswith("Samples per batch_predictor call")
 
@@ -197,6 +206,7 @@ def test_a_new_service_shows_zeros_and_no_request_lines():
     lines = Metrics(["predict"], "m", "b").render().splitlines()
     assert [line for line in lines if not line.startswith("#")] == [
         "nbs2i_predictions_total 0", "nbs2i_prediction_errors_total 0", "nbs2i_batch_fallbacks_total 0",
+        *[f'nbs2i_payload_log_events_total{{outcome="{o}"}} 0' for o in ("sent", "dropped", "failed")],
         'nbs2i_model_info{model="m",build_id="b"} 1',
         *[f'nbs2i_batch_size_bucket{{le="{b}"}} 0' for b in ("1", "2", "4", "8", "16", "32", "64", "128", "256", "+Inf")],
         "nbs2i_batch_size_sum 0", "nbs2i_batch_size_count 0",
