@@ -20,7 +20,7 @@ from nbs2i_service.config import Config
 from packaging.requirements import Requirement as Pep508
 from packaging.utils import canonicalize_name
 
-from . import imports, venv
+from . import imports, reuse, venv
 from .errors import InstallError
 from .reqfile import Indexes
 from .requirements import Requirement, install_args, make
@@ -87,33 +87,54 @@ def with_indexes(config: Config, indexes: Indexes) -> Config:
     return config
 
 
+@dataclasses.dataclass
+class BuildEnvironment:
+    root: Path
+    requirements: list[Requirement]  # what was installed: the asked ones, or (NBS2I_RELAX_PINS) their fallback
+    era: str | None                  # the day the rest was taken as of, or None
+    added: list[Requirement]         # packages added for imports the requirements left unprovided
+    reused: bool                     # kept from an earlier build of the same inputs (reuse.py)
+
+
 @contextlib.contextmanager
 def build_environment(requirements: list[Requirement], service_dir: Path, config: Config,
-                      fallback: list[Requirement] | None = None,
-                      era: str | None = None) -> Iterator[tuple[Path, list[Requirement], str | None]]:
-    """A temporary venv to run the notebook in; yields its root, the requirements installed and the
-    era they were taken as of (or None); removes it afterwards. With NBS2I_RELAX_PINS (nearest.py):
-    the nearest releases and the rest as of the era; when they do not install together, fallback
-    (the pins as lower bounds) as of the era; then fallback alone."""
+                      fallback: list[Requirement] | None = None, era: str | None = None,
+                      imported: dict[str, str] | None = None, directory: Path | None = None) -> Iterator[BuildEnvironment]:
+    """The venv the notebook runs in: the requirements, then the well-known packages of imports
+    they leave unprovided (add_imported). With NBS2I_RELAX_PINS (nearest.py): the nearest releases
+    and the rest as of the era; when they do not install together, fallback (the pins as lower
+    bounds) as of the era; then fallback alone. Kept for rebuilds of the same inputs (reuse.py)."""
     rest = f"the rest as of {era}" if era else "the rest newest"
     attempts = [(requirements, era, f"the nearest releases with {rest}")]
     if fallback and era:
         attempts.append((fallback, era, f"lower bounds (>=) with {rest}"))
     if fallback:
         attempts.append((fallback, None, "lower bounds (>=) with the rest newest"))
-    with tempfile.TemporaryDirectory(prefix="nbs2i-build-env-") as tmp:
-        env = Path(tmp) / "env"
-        venv.create(env, config, seed=True)
-        for number, (reqs, as_of, what) in enumerate(attempts, start=1):
-            try:
-                _install_build(env, reqs, config, as_of)
-                break
-            except InstallError:
-                if number == len(attempts):
-                    raise
-                _log(f"NBS2I_RELAX_PINS: {what} did not install; trying {attempts[number][2]}")
+    imported = imported or {}
+    made_from = reuse.key({"python": venv.base_python(config), "installer": venv.installer(config),
+                           "attempts": [(build_specs(r), as_of) for r, as_of, _ in attempts], "imports": sorted(imported),
+                           "indexes": [config.index_url, config.extra_index_urls, config.find_links]})
+    with reuse.build_slot(config, made_from) as env:
+        kept = reuse.recorded(env, made_from)
+        if kept is not None:
+            reqs = attempts[kept["attempt"]][0]
+            added = [make(name, origin) for name, origin in kept["added"]]
+            _log(f"Build environment: the one made for these requirements before, kept ({env})")
+        else:
+            venv.create(env, config, seed=True)
+            for number, (reqs, as_of, what) in enumerate(attempts, start=1):
+                try:
+                    _install_build(env, reqs, config, as_of)
+                    break
+                except InstallError:
+                    if number == len(attempts):
+                        raise
+                    _log(f"NBS2I_RELAX_PINS: {what} did not install; trying {attempts[number][2]}")
+            added = add_imported(env, reqs, imported, directory or Path.cwd(), config, attempts[number - 1][1])
+            reuse.remember(env, made_from, {"attempt": number - 1, "added": [(r.text, r.origin) for r in added]})
+        as_of = attempts[kept["attempt"] if kept else number - 1][1]
         venv.link_service(env, service_dir)
-        yield env, reqs, era if as_of else None
+        yield BuildEnvironment(env, reqs, era if as_of else None, added, kept is not None)
 
 
 def _install_build(env: Path, requirements: list[Requirement], config: Config, as_of: str | None) -> None:
@@ -155,17 +176,37 @@ def add_imported(env: Path, requirements: list[Requirement], imported: dict[str,
     return []
 
 
+@dataclasses.dataclass
+class ServedEnvironment:
+    root: Path
+    made_from: str     # reuse.key of its inputs
+    added: list[str]   # specs an earlier smoke test added to the environment kept (none for a new one)
+
+    def keep(self, added: list[str]) -> None:
+        """The smoke test passed: a rebuild of the same inputs may keep this environment."""
+        reuse.remember(self.root, self.made_from, {"added": self.added + added})
+
+
 def served_environment(target: Path, specs: list[str], requirements: list[Requirement], pins: list[str],
-                       service_dir: Path, config: Config) -> None:
+                       service_dir: Path, config: Config) -> ServedEnvironment:
     """OUT/venv: specs with NBS2I_SERVE_REQUIREMENTS, held at the versions the notebook ran with (pins:
     name==version of the build environment), and the service's packages resolved around them.
-    Relocatable: OUT may move."""
-    venv.create(target, config, relocatable=True)
+    Relocatable: OUT may move. Kept when the last build made it from the same inputs (reuse.py)."""
     extra = list(config.serve_requirements)
+    made_from = reuse.key({"python": venv.base_python(config), "installer": venv.installer(config),
+                           "specs": specs + list(SERVICE_REQUIREMENTS) + extra, "pins": sorted(pins),
+                           "indexes": [config.index_url, config.extra_index_urls, config.find_links]})
+    kept = reuse.recorded(target, made_from) if config.reuse_environments else None
+    if kept is not None:
+        _log("Served environment: what the last build made it from is unchanged; kept (OUT/venv)")
+        venv.link_service(target, service_dir)
+        return ServedEnvironment(target, made_from, list(kept["added"]))
+    venv.create(target, config, relocatable=True)
     install_served(target, specs + list(SERVICE_REQUIREMENTS) + extra, requirements, pins, config,
                    f"into the served environment: {', '.join(specs + extra) or 'nothing of the model'}, and the "
                    "service's packages")
     venv.link_service(target, service_dir)
+    return ServedEnvironment(target, made_from, [])
 
 
 def install_served(target: Path, specs: list[str], requirements: list[Requirement], pins: list[str],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nbs2i_service import answers
 
-from . import imports
+from . import imports, venv
 from .cells import CONVENTIONAL, Cell, binding, excerpt
 from .errors import ContractError, ExecutionError
 from .source import Source
@@ -40,7 +40,7 @@ class Report:
 
 def kernel_environment(env_root: Path, report: Path, ipython_dir: Path) -> dict[str, str]:
     """The process environment of the notebook's run, as a kernel in env_root would have it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env = venv.build_process_env(env_root)
     env.update(PATH=f"{env_root / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}", VIRTUAL_ENV=str(env_root),
                MPLBACKEND="module://matplotlib_inline.backend_inline", IPYTHONDIR=str(ipython_dir),
                NBS2I_REPORT=str(report), PYTHONUNBUFFERED="1")

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -17,8 +18,8 @@ from nbs2i_service import answers, contract, openapi
 from nbs2i_service.config import Config
 
 from . import cells as cells_mod
-from . import (convert, declared, environments, execute, imports, metadata, nearest, requirements, serving, smoke,
-               source, specifiers, venv)
+from . import (convert, declared, environments, execute, imports, metadata, nearest, requirements, reuse, serving,
+               smoke, source, specifiers, venv)
 from .errors import BuildError, InstallError, RequirementsError, SmokeTestError
 
 SMOKE_TIMEOUT_S = 300
@@ -77,17 +78,18 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     if model_dir.exists():
         shutil.rmtree(model_dir)
     model_dir.mkdir()
-    seconds, mark = {}, time.monotonic()
+    seconds, mark = {"start": _process_age()}, time.monotonic()
     try:
-        with environments.build_environment(asked.requirements, paths["service"], config, asked.floors,
-                                            asked.era) as (env, reqs, era):
-            relaxed = asked.relaxed if reqs is asked.requirements else asked.floors_relaxed
-            for_imports = environments.add_imported(env, reqs, imports.needed(nb, src), src.directory, config, era)
-            reqs = reqs + for_imports
+        with environments.build_environment(asked.requirements, paths["service"], config, asked.floors, asked.era,
+                                            imports.needed(nb, src), src.directory) as built:
+            env, era, for_imports = built.root, built.era, built.added
+            relaxed = asked.relaxed if built.requirements is asked.requirements else asked.floors_relaxed
+            reqs = built.requirements + for_imports
             seconds["build_environment"], mark = _since(mark)
             report = _run_notebook(nb, cells, src, env, model_dir, config)
             _, build_packages = venv.describe(env)
             seconds["notebook"], mark = _since(mark)
+            seconds["cells"] = round(sum(o.get("seconds", 0.0) for o in report.outputs.values()), 2)
             needs = _serving_needs(env, model_dir, report, config)
             build_size = serving.size(env)
             seconds["serving_analysis"], mark = _since(mark)
@@ -99,7 +101,10 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     specs = needs.served if needs else environments.served_specs(reqs)
     # held at the versions the notebook ran with: what the model uses (or, with NBS2I_MINIMAL_ENV=0, all of it)
     held = needs.served if needs else build_packages
-    environments.served_environment(paths["venv"], specs, reqs, held, paths["service"], config)
+    served = environments.served_environment(paths["venv"], specs, reqs, held, paths["service"], config)
+    if needs:
+        for spec in served.added:  # what an earlier smoke test added to the environment kept
+            serving.add(needs, spec)
     seconds["served_environment"], mark = _since(mark)
     python_version, packages = venv.describe(paths["venv"])
     if needs:
@@ -117,10 +122,14 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     _write_record(model_dir, meta, nb, report)
 
     answer, added = _smoke_test(paths["venv"], model_dir, needs, reqs, config, src.directory)
+    seconds["smoke_test"], mark = _since(mark)
+    seconds["total"] = round(_process_age(), 2)
+    served.keep(added)
+    added = served.added + added
     if added:  # the record says what OUT/venv holds now
         meta.update(packages=venv.describe(paths["venv"])[1], left_out_of_serving=needs.left_out,
                     added_by_smoke_test=added)
-        metadata.write_json(model_dir / contract.METADATA_FILE, meta)
+    metadata.write_json(model_dir / contract.METADATA_FILE, meta)  # with the smoke test's time
     if answer:
         log(f"example -> {answer[:200]}")
     log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
@@ -178,12 +187,23 @@ def _smoke_test(target: Path, model_dir: Path, needs: serving.Needs | None, reqs
                 raise
             log(f"Serving also needs {spec}: the model imported '{exc.missing}' while loading or answering its "
                 "example; adding it")
+            reuse.forget(target)  # changed from here on: reusable again only once the smoke test passes
             environments.install_served(target, [spec], reqs, needs.served, config, f"into the served environment: {spec}")
             serving.add(needs, spec)
             added.append(spec)
             del needs.on_demand[exc.missing]
     raise SmokeTestError(f"The served environment still lacked modules after adding {MAX_ADDED_FOR_SERVING} packages "
                          "for the smoke test. Serve every requirement with NBS2I_MINIMAL_ENV=0.")
+
+
+def _process_age() -> float:
+    """Seconds since this process started (the CLI's own start included), from /proc on Linux."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return round(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _since(mark: float) -> tuple[float, float]:

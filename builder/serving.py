@@ -23,6 +23,7 @@ from packaging.markers import InvalidMarker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement as Pep508
 from packaging.utils import canonicalize_name
 
+from . import venv
 from .environments import TOOLING
 from .errors import BuildError
 
@@ -42,7 +43,7 @@ class Needs:
 
 def probe(env_root: Path, model_dir: Path, data: dict) -> dict:
     """Run probe.py in the build environment (data: the notebook's example, if any); its JSON report."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env = venv.build_process_env(env_root)
     env["MPLBACKEND"] = "Agg"
     try:
         result = subprocess.run([str(env_root / "bin" / "python"), str(PROBE), str(model_dir)], capture_output=True,

@@ -43,6 +43,16 @@ def python_of(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
+def build_process_env(env_root: Path) -> dict[str, str]:
+    """What a process of the build environment runs with (the notebook's, the probe's): this
+    process's variables less PYTHONPATH/PYTHONHOME, and bytecode written into the environment's
+    own cache folder (PYTHONPYCACHEPREFIX), never beside the user's files, so a kept environment
+    (reuse.py) imports its packages compiled, even where PYTHONDONTWRITEBYTECODE is set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE")}
+    env["PYTHONPYCACHEPREFIX"] = str(env_root / "nbs2i-bytecode")
+    return env
+
+
 def process_env(config: Config) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the venv must see only what was installed into it

@@ -37,6 +37,7 @@ class Config:
     minimal_env: bool = True
     serve_requirements: tuple[str, ...] = ()
     reference: str | None = None  # NBS2I_REFERENCE: the training data's variable, or "none"
+    reuse_environments: bool = True  # NBS2I_REUSE_ENVIRONMENTS: keep environments for rebuilds (builder/reuse.py)
     # build and serve
     signing_key: bytes | None = None
     # serve
@@ -180,6 +181,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         minimal_env=_bool(env, "NBS2I_MINIMAL_ENV", True),
         serve_requirements=_split(env.get("NBS2I_SERVE_REQUIREMENTS", "").replace(",", " ")),
         reference=env.get("NBS2I_REFERENCE", "").strip() or None,
+        reuse_environments=_bool(env, "NBS2I_REUSE_ENVIRONMENTS", Config.reuse_environments),
         signing_key=key.encode("utf-8") if key else None,
         host=env.get("NBS2I_HOST", "").strip() or "0.0.0.0",
         port=_int(env, "PORT", DEFAULT_PORT, minimum=1),

@@ -17,11 +17,12 @@ import logging
 import math
 import mmap
 import multiprocessing
+from bisect import bisect_left
 from typing import Any, Mapping
 
 from .logs import EveryMinute
 from .metrics import label
-from .profile import bisect, category, is_missing, is_number
+from .profile import category, is_missing, is_number
 
 FLOOR = 1e-4
 MIN_SAMPLES = 100  # fewer samples than this in the window: PSI is shown, no feature is called drifted
@@ -34,22 +35,25 @@ class Bins:
 
     def __init__(self, spec: Mapping[str, Any]):
         self.name, self.kind = str(spec["name"]), spec["kind"]
+        self.numeric = self.kind == "numeric"
         self.edges = [float(e) for e in spec.get("edges", [])]
         self.values = {category(v): i for i, v in enumerate(spec.get("values", []))}
         self.reference = [float(spec["missing"]), float(spec.get("other", 0.0)), *map(float, spec["shares"])]
 
     def index(self, value: Any) -> int:
+        if type(value) is float and self.numeric and value == value:  # the common case first: a plain number
+            return 2 + bisect_left(self.edges, value) if value - value == 0 else 1
         if is_missing(value):
             return 0
-        if self.kind == "numeric":
-            return 2 + bisect(self.edges, float(value)) if is_number(value) else 1
+        if self.numeric:
+            return 2 + bisect_left(self.edges, float(value)) if is_number(value) else 1
         try:
             return 2 + self.values[category(value)]
         except (KeyError, TypeError):
             return 1
 
     def labels(self) -> list[str]:
-        if self.kind == "numeric":
+        if self.numeric:
             cuts = [f"{e:g}" for e in self.edges]
             inner = [f"({a}, {b}]" for a, b in zip(cuts, cuts[1:])]
             middle = [f"<= {cuts[0]}", *inner, f"> {cuts[-1]}"] if cuts else ["all"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left
 from collections import Counter
 from typing import Any, Callable, Iterable
 
@@ -54,7 +55,7 @@ def describe(name: str, values: list) -> dict[str, Any]:
                         (len(numbers) * q // BINS for q in range(1, BINS)) if 0 < k < len(numbers)})
         counts = [0] * (len(edges) + 1)
         for v in numbers:
-            counts[bisect(edges, v)] += 1
+            counts[bisect_left(edges, v)] += 1
         return {"name": name, "kind": "numeric", "edges": edges, "shares": [c / total for c in counts],
                 "missing": missing}
     keys = Counter(category(v) for v in present)
@@ -70,17 +71,6 @@ def category(value: Any) -> Any:
     if is_number(value):
         return float(value)
     return answers.shown(value, 80)  # a list or dict: its JSON, as one label
-
-
-def bisect(edges: list[float], value: float) -> int:
-    lo, hi = 0, len(edges)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if value <= edges[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 def _round(value: float) -> float:

@@ -1,4 +1,5 @@
-"""The HTTP floor: a WSGI app that answers a constant, served by the same gunicorn."""
+"""The HTTP floor: a WSGI app that answers a constant, under gunicorn's gevent worker with
+keep-alive (as nbs2i serves) or its sync worker (which closes every connection)."""
 
 
 def app(environ, start_response):
