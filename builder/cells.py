@@ -8,6 +8,11 @@ match what the user sees when scrolling the notebook.
 from __future__ import annotations
 
 import ast
+import functools
+import json
+import platform
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,24 +58,68 @@ def excerpt(source: str, max_lines: int = EXCERPT_LINES) -> str:
     return "\n".join("    " + line for line in lines)
 
 
-def parse(cell: Cell, notebook: Path) -> ast.Module:
+def parse(cell: Cell, notebook: Path, ran_on: str = "") -> ast.Module:
     """Parse a transformed cell; a syntax error is reported like a failing cell."""
     try:
         return ast.parse(cell.python, filename=f"<cell {cell.index}>")
     except SyntaxError as exc:
-        pointer = ""
-        if exc.text is not None and exc.offset:
-            pointer = f"\n    {exc.text.rstrip()}\n    {' ' * (exc.offset - 1)}^"
-        raise NotebookError(
-            f"{notebook.name}: cell {cell.index} has a syntax error at line {exc.lineno}: {exc.msg}{pointer}\n"
-            f"  The cell begins:\n{excerpt(cell.source)}\n"
-            f"  Fix the cell (it must run in a fresh kernel, top to bottom) and rebuild."
-        ) from None
+        raise _syntax_error(cell, notebook, exc, f"Python {platform.python_version()}", ran_on) from None
 
 
-def check_syntax(cells: list[Cell], notebook: Path) -> None:
-    for cell in cells:
-        parse(cell, notebook)
+def static_tree(cell: Cell) -> ast.Module | None:
+    """The cell as nbs2i's own Python reads it, for pass 1's static reading; None (and a note) when
+    only the build's newer Python can (check_syntax has accepted it there)."""
+    return _static_tree(cell.index, cell.python)
+
+
+@functools.lru_cache(maxsize=1024)
+def _static_tree(index: int, python: str) -> ast.Module | None:
+    try:
+        return ast.parse(python, filename=f"<cell {index}>")
+    except SyntaxError:
+        print(f"---> note: cell {index} is written for a newer Python than nbs2i's own "
+              f"({platform.python_version()}): its requirements and imports are not read before the run",
+              file=sys.stderr, flush=True)
+        return None
+
+
+def _syntax_error(cell: Cell, notebook: Path, exc: SyntaxError, parsed_by: str, ran_on: str) -> NotebookError:
+    pointer = ""
+    if exc.text is not None and exc.offset:
+        pointer = f"\n    {exc.text.rstrip()}\n    {' ' * (exc.offset - 1)}^"
+    older = ""
+    if ran_on and parsed_by.removeprefix("Python ").split(".")[:2] != ran_on.split(".")[:2]:
+        older = (f"\n  {parsed_by} read it (the build's Python); the notebook last ran on Python {ran_on} (its "
+                 "metadata says so), whose syntax may differ: build with that Python (NBS2I_PYTHON=python"
+                 f"{'.'.join(ran_on.split('.')[:2])}), or fix the cell.")
+    return NotebookError(
+        f"{notebook.name}: cell {cell.index} has a syntax error at line {exc.lineno}: {exc.msg}{pointer}\n"
+        f"  The cell begins:\n{excerpt(cell.source)}{older}\n"
+        f"  Fix the cell (it must run in a fresh kernel, top to bottom) and rebuild.")
+
+
+def check_syntax(cells: list[Cell], notebook: Path, python: str | None = None, ran_on: str = "") -> None:
+    """Every cell must parse, as the build's Python parses it: this process's, or `python` (NBS2I_PYTHON)
+    in a process of its own. ran_on: the Python the notebook last ran on (its metadata), named in the error."""
+    if python is None:
+        for cell in cells:
+            parse(cell, notebook, ran_on)
+        return
+    code = ("import ast, json, sys\n"
+            "for index, source in json.load(sys.stdin):\n"
+            "    try:\n        ast.parse(source, filename=f'<cell {index}>')\n"
+            "    except SyntaxError as exc:\n"
+            "        print(json.dumps([index, exc.msg, exc.lineno, exc.offset, exc.text, sys.version.split()[0]]))\n"
+            "        break\n")
+    out = subprocess.run([python, "-c", code], input=json.dumps([[c.index, c.python] for c in cells]),
+                         capture_output=True, text=True, cwd="/")
+    if out.returncode != 0:
+        raise NotebookError(f"{python} could not check {notebook.name}'s syntax: {out.stderr.strip()[-300:]}")
+    if out.stdout.strip():
+        index, msg, lineno, offset, text, version = json.loads(out.stdout)
+        cell = next(c for c in cells if c.index == index)
+        raise _syntax_error(cell, notebook, SyntaxError(msg, (f"<cell {index}>", lineno, offset, text)),
+                            f"Python {version}", ran_on)
 
 
 def binding(cells: list[Cell], name: str) -> tuple[Cell, str] | None:

@@ -31,8 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--timeout", type=float, help="seconds the notebook may run (default: NBS2I_TIMEOUT or 3600)")
     build.add_argument("--model-name", help="name served and recorded (default: NBS2I_MODEL_NAME or the notebook's stem)")
     build.add_argument("--relax-pins", action="store_true", default=None,
-                       help="install every pin (==V, ==V.*, ~=V) as a lower bound (>=V), for notebooks pinned to versions "
-                            "older than the build's Python (default: NBS2I_RELAX_PINS)")
+                       help="install every pin (==V, ==V.*, ~=V) as the nearest release at or above V that installs on "
+                            "the build's Python, and the rest of the build environment as of the day those came out, for "
+                            "notebooks pinned before the build's Python (default: NBS2I_RELAX_PINS)")
+    build.add_argument("--as-of", help="today (never look back), notebook (every unpinned or bounded requirement as of "
+                                       "the notebook's last commit) or a day YYYY-MM-DD; default: today, and once more as "
+                                       "of the notebook's last commit when a cell fails on a package newer than the "
+                                       "notebook (NBS2I_AS_OF)")
 
     srv = sub.add_parser("serve", help="serve a built OUT with gunicorn",
                          description="Serve OUT with its own venv's gunicorn. Other settings: NBS2I_* variables "
@@ -92,7 +97,7 @@ def _notebook_options(parser: argparse.ArgumentParser) -> None:
 
 
 # options of build and requirements that set the Config field of the same name
-_CONFIG_OPTIONS = ("notebook", "timeout", "model_name", "relax_pins", "installer", "repository_requirements")
+_CONFIG_OPTIONS = ("notebook", "timeout", "model_name", "relax_pins", "installer", "repository_requirements", "as_of")
 
 
 def main(argv: list[str] | None = None) -> int:

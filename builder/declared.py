@@ -51,9 +51,16 @@ def collect(source: Source, nb: nbformat.NotebookNode, repository_files: bool = 
         print(f"---> NBS2I_REPOSITORY_REQUIREMENTS=0: {', '.join(n for n in projectfiles.FILES if (folder / n).is_file())} "
               f"in {folder} not read; the notebook's own requirements only", file=sys.stderr, flush=True)
         folder = None
-    project = projectfiles.read(folder) if folder else projectfiles.Project()
-    if project.requirements_txt:
-        reqfile.read(project.requirements_txt, files)
+    try:
+        project = projectfiles.read(folder) if folder else projectfiles.Project()
+        if project.requirements_txt:
+            reqfile.read(project.requirements_txt, files)
+    except RequirementsError as exc:
+        if not found:
+            raise
+        raise RequirementsError(f"{exc}\n  {source.notebook.name} declares its own requirements: to build with those "
+                                "alone, not the repository's files, set NBS2I_REPOSITORY_REQUIREMENTS=0 "
+                                "(--notebook-requirements-only).") from None
     found += files.requirements + project.requirements
     named = {r.name for r in found}
     found += [c for c in files.constraints if c.name in named]  # `-c` narrows what is asked for, as in pip

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +21,7 @@ from nbs2i_service.config import Config
 from packaging.requirements import Requirement as Pep508
 from packaging.utils import canonicalize_name
 
-from . import imports, reuse, venv
+from . import imports, nearest, reuse, specifiers, venv
 from .errors import InstallError
 from .reqfile import Indexes
 from .requirements import Requirement, install_args, make
@@ -29,9 +30,10 @@ from .requirements import Requirement, install_args, make
 # the served environment only, resolved around the model's own pins, so the floors are the
 # oldest releases the service works with. gevent: the default worker (nbs2i_service/worker.py);
 # threadpoolctl: thread pools across fork (nbs2i_service/threads.py; threadpool_limits(limits=)
-# since 2.0); redis: the stream worker (NBS2I_MODE=stream); cloudpickle 2.2: Python 3.11's code objects.
+# since 2.0); redis: the stream worker (NBS2I_MODE=stream); cloudpickle 2.2: Python 3.11's code objects;
+# jsonschema 4, not 4.18: 4.18 needs attrs 22.2, newer than the attrs of a model built as of 2022.
 SERVICE_REQUIREMENTS = ("cloudpickle>=2.2", "flask>=3,<4", "gunicorn[gevent]>=23", "threadpoolctl>=2",
-                        "orjson>=3.9", "jsonschema>=4.18", "fastjsonschema>=2.19", "redis>=5")
+                        "orjson>=3.9", "jsonschema>=4", "fastjsonschema>=2.19", "redis>=5")
 # What runs the cells and saves the model, and nothing else of nbs2i's: a repository's own pins
 # (a web app's Flask==1.1.2 in requirements.txt) never meet the service's in the build
 # environment. IPython 8, because 9 removed what many notebooks still import
@@ -99,11 +101,13 @@ class BuildEnvironment:
 @contextlib.contextmanager
 def build_environment(requirements: list[Requirement], service_dir: Path, config: Config,
                       fallback: list[Requirement] | None = None, era: str | None = None,
-                      imported: dict[str, str] | None = None, directory: Path | None = None) -> Iterator[BuildEnvironment]:
+                      imported: dict[str, str] | None = None, directory: Path | None = None,
+                      relaxed: list | None = None) -> Iterator[BuildEnvironment]:
     """The venv the notebook runs in: the requirements, then the well-known packages of imports
     they leave unprovided (add_imported). With NBS2I_RELAX_PINS (nearest.py): the nearest releases
     and the rest as of the era; when they do not install together, fallback (the pins as lower
-    bounds) as of the era; then fallback alone. Kept for rebuilds of the same inputs (reuse.py)."""
+    bounds) as of the era; then fallback alone; a relaxed pin that installs but does not import moves on
+    to the nearest release that does (nearest.importable). Kept for rebuilds of the same inputs (reuse.py)."""
     rest = f"the rest as of {era}" if era else "the rest newest"
     attempts = [(requirements, era, f"the nearest releases with {rest}")]
     if fallback and era:
@@ -120,27 +124,65 @@ def build_environment(requirements: list[Requirement], service_dir: Path, config
             reqs = attempts[kept["attempt"]][0]
             added = [make(name, origin) for name, origin in kept["added"]]
             _log(f"Build environment: the one made for these requirements before, kept ({env})")
+            for note in kept.get("notes", []):
+                _log(note)
         else:
-            venv.create(env, config, seed=True)
+            notes = []
             for number, (reqs, as_of, what) in enumerate(attempts, start=1):
+                venv.create(env, config, seed=not era)  # an era's environment gets the era's pip and setuptools
                 try:
-                    _install_build(env, reqs, config, as_of)
+                    _install_build(env, reqs, config, as_of, era)
+                    moved = nearest.importable(env, relaxed, config) if number == 1 and relaxed else []
+                    for name, old, new, error in moved:
+                        notes.append(f"NBS2I_RELAX_PINS: {name}=={old} installs but does not import on the build's "
+                                     f"Python ({error}); installed the nearest release that imports, {name}=={new}")
+                        _log(notes[-1])
                     break
                 except InstallError:
                     if number == len(attempts):
                         raise
-                    _log(f"NBS2I_RELAX_PINS: {what} did not install; trying {attempts[number][2]}")
+                    notes.append(f"NBS2I_RELAX_PINS: {what} did not install; trying {attempts[number][2]}")
+                    _log(notes[-1])
             added = add_imported(env, reqs, imported, directory or Path.cwd(), config, attempts[number - 1][1])
-            reuse.remember(env, made_from, {"attempt": number - 1, "added": [(r.text, r.origin) for r in added]})
+            reuse.remember(env, made_from, {"attempt": number - 1, "added": [(r.text, r.origin) for r in added],
+                                            "notes": notes})
         as_of = attempts[kept["attempt"] if kept else number - 1][1]
         venv.link_service(env, service_dir)
         yield BuildEnvironment(env, reqs, era if as_of else None, added, kept is not None)
 
 
-def _install_build(env: Path, requirements: list[Requirement], config: Config, as_of: str | None) -> None:
+def _install_build(env: Path, requirements: list[Requirement], config: Config, as_of: str | None,
+                   era: str | None = None) -> None:
+    """requirements and what runs them, as of a day or newest; an era's seeds as of the era either way."""
     names = ", ".join(r.text for r in requirements) or "(none from the notebook)"
-    venv.install(env, build_specs(requirements), config, requirements,
-                 f"the requirements {names} into the build environment", ours=_ours(requirements), as_of=as_of)
+    seeds = {name: era for name in ERA_SEEDS} if era and not as_of else {}
+    venv.install(env, build_specs(requirements) + (list(ERA_SEEDS) if era else []), config, requirements,
+                 f"the requirements {names} into the build environment", ours=_ours(requirements), as_of=as_of,
+                 exempt={**seeds, **exempt(requirements, config, as_of)})
+
+
+# What `uv venv --seed` puts in a build environment, taken as of the era in an era's build: a
+# setuptools of 2022 still has pkg_resources, which libraries of then import and setuptools 82 removed.
+ERA_SEEDS = ("pip", "setuptools", "wheel")
+
+
+def exempt(requirements: list[Requirement], config: Config, as_of: str | None) -> dict[str, str]:
+    """Packages an era's build takes as of another day: every pin (it keeps its version in every mode),
+    and nbs2i's own build requirements whose floor came out after the era (cloudpickle 2.2, the first
+    to pickle Python 3.11's code, is of September 2022), as of their floor's day."""
+    if not as_of:
+        return {}
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    found = {r.name: tomorrow for r in requirements if not r.url and specifiers.has_pin(r.text)}
+    named = {r.name for r in requirements}
+    for spec in BUILD_REQUIREMENTS:
+        floor = next((s.version for s in Pep508(spec).specifier if s.operator == ">="), None)
+        name = canonicalize_name(Pep508(spec).name)
+        if floor and name not in named:
+            day = nearest.released_day(name, floor, config)
+            if day is not None and day.isoformat() >= as_of:
+                found[name] = (day + dt.timedelta(days=1)).isoformat()
+    return found
 
 
 def add_imported(env: Path, requirements: list[Requirement], imported: dict[str, str], directory: Path,
@@ -166,7 +208,8 @@ def add_imported(env: Path, requirements: list[Requirement], imported: dict[str,
         what = f"{', '.join(r.text for r in added)} into the build environment"
         for as_of in ([era] if era else []) + [None]:
             try:
-                venv.install(env, build_specs(together), config, together, what, ours=_ours(together), as_of=as_of)
+                venv.install(env, build_specs(together) + (list(ERA_SEEDS) if as_of else []), config, together, what,
+                             ours=_ours(together), as_of=as_of, exempt=exempt(together, config, as_of))
                 return added
             except InstallError as exc:
                 reason = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)

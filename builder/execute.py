@@ -73,7 +73,9 @@ def run(script: Path, env_root: Path, source: Source, cells: list[Cell], timeout
             "it may have been killed for lack of memory, or called os._exit(). See the log above."
         )
     if facts["status"] != "ok":
-        raise _error(facts, source, cells)
+        error = _error(facts, source, cells)
+        error.facts = facts  # the builder may try again as of the notebook's era (era.py)
+        raise error
     checked = {k: facts[k] for k in ("example_prediction", "batch_checked", "nondeterministic", "reference",
                                      "reference_off") if k in facts}
     return Report(facts["callables"], facts["data"], facts["outputs"], facts["shell_failures"], checked)
@@ -178,7 +180,9 @@ def _numpy_abi(facts: dict) -> str:
     """A package compiled for NumPy 1.x beside the NumPy 2 that nothing kept numpy from resolving to."""
     printed = "".join(str(o.get("text", "")) for o in facts.get("outputs", {}).get(str(facts["cell"]), {})
                       .get("outputs", []) if o.get("output_type") == "stream")
-    if "compiled using NumPy 1.x cannot be run in" not in printed + facts["traceback"]:
+    # NumPy 2's own words, and what a package compiled against NumPy 1 says when it meets NumPy 2's dtype
+    if not any(words in printed + facts["traceback"] for words in ("compiled using NumPy 1.x cannot be run in",
+                                                                  "numpy.dtype size changed, may indicate binary")):
         return ""
     return ("\n  A package the cell imports was compiled for NumPy 1.x, and numpy resolved to 2 because no requirement "
             "bounds it (NumPy 2.0, of June 2024, changed what compiled packages link against). Add \"numpy<2\" to the "

@@ -12,7 +12,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from .errors import ImageError
+from . import era
+from .errors import ImageError, SourceError
+from .source import locate
 
 ENGINES = ("podman", "buildah", "docker")
 INPUT_FILES_LABEL = "io.openshift.s2i.assemble-input-files"
@@ -133,6 +135,13 @@ def build(source: Path, tag: str, builder: str, runtime: str | None, engine: str
     if not source.is_dir():
         raise ImageError(f"{source} is not a directory: nbs2i image builds a repository checkout.")
     env = s2i_environment(source)
+    if "NBS2I_NOTEBOOK_COMMITTED" not in env:  # the build's copy of the source holds no git history: date it here
+        try:
+            day = era.committed(locate(source, env.get("NBS2I_NOTEBOOK")))
+        except SourceError:
+            day = None
+        if day:
+            env["NBS2I_NOTEBOOK_COMMITTED"] = day
     if dockerfile_only is not None:
         dockerfile_only.write_text(dockerfile(builder, runtime, env, None))
         print(f"---> wrote {dockerfile_only}; the build context needs the source as src/", file=sys.stderr)

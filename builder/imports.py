@@ -20,7 +20,7 @@ from .source import Source
 # import name -> distribution on PyPI. Names that differ come first; the rest are common
 # data-science imports whose distribution has the same name.
 DISTRIBUTIONS = {
-    "sklearn": "scikit-learn", "yaml": "pyyaml", "cv2": "opencv-python-headless", "PIL": "pillow",
+    "sklearn": "scikit-learn", "pkg_resources": "setuptools", "threadpoolctl": "threadpoolctl", "yaml": "pyyaml", "cv2": "opencv-python-headless", "PIL": "pillow",
     "bs4": "beautifulsoup4", "skimage": "scikit-image", "dateutil": "python-dateutil", "dotenv": "python-dotenv",
     "Crypto": "pycryptodome", "jwt": "PyJWT", "attr": "attrs", "imblearn": "imbalanced-learn",
     "umap": "umap-learn", "category_encoders": "category-encoders", "sentence_transformers": "sentence-transformers",
@@ -101,7 +101,9 @@ def _imports(nb: nbformat.NotebookNode, notebook: Path) -> list[tuple[str, str]]
     against ImportError (optional), not the modules the notebook writes itself (`%%writefile x.py`)."""
     found, written = [], set()
     for cell in cells_mod.code_cells(nb):
-        tree = cells_mod.parse(cell, notebook)
+        tree = cells_mod.static_tree(cell)
+        if tree is None:
+            continue
         optional = {id(n) for t in ast.walk(tree) if isinstance(t, ast.Try) and _guards_import(t)
                     for stmt in t.body for n in ast.walk(stmt)}
         for node in ast.walk(tree):
@@ -169,6 +171,10 @@ def missing_module_hint(module: str) -> str:
     """For a cell's ModuleNotFoundError: which package to add, and where."""
     name = distribution(module)
     where = 'requirements = [...] in a cell, or requirements.txt beside the notebook'
+    if module == "pkg_resources":
+        return ("\n  'pkg_resources' came with setuptools until setuptools 82 removed it: the package that imports it "
+                "was written before. Add 'setuptools<82' to the notebook's requirements, or build as of the notebook's "
+                "time (NBS2I_AS_OF=notebook), whose setuptools has it.")
     if name:
         return f"\n  '{module}' is provided by the package {name}: add {name!r} to the notebook's requirements ({where})."
     return (f"\n  No requirement provides '{module}'. Add the package you installed for it in Jupyter to the notebook's "

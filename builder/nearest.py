@@ -19,6 +19,7 @@ does not give them (a local folder) leaves the era unknown and the unpinned pack
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import subprocess
@@ -27,6 +28,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from nbs2i_service.config import Config
 from packaging.requirements import Requirement as Pep508
@@ -59,7 +61,9 @@ class Asked:
 
 
 def relax(requirements: list[Requirement], config: Config) -> Asked:
-    """NBS2I_RELAX_PINS: every pin its nearest installable release (else a lower bound), the era found."""
+    """NBS2I_RELAX_PINS: every pin its nearest installable release (else a lower bound), the era found.
+    A pin whose release was published without any wheel (an old pure-Python thrift) is its own
+    nearest release, from source: its first wheel came years later and must not drag the era there."""
     floors, floors_relaxed = specifiers.relax(requirements)
     closest = versions(floors, floors_relaxed, config)
     era_day = era(closest, config)
@@ -90,10 +94,11 @@ def versions(requirements: list[Requirement], relaxed: list[Relaxed], config: Co
     depend on never pushes it up; build_environment() installs them together."""
     names = {r.name for r in relaxed}
     lines = {r.name: r.text for r in requirements if r.name in names and not r.url}
+    floors = {r.name: r.relaxed[2:] for r in relaxed if r.relaxed.startswith(">=")}
     if not lines or venv.installer(config) != "uv":
         return {}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        found = dict(zip(lines, pool.map(lambda name: _nearest(name, lines[name], config), lines)))
+        found = dict(zip(lines, pool.map(lambda name: _nearest(name, lines[name], config, floors.get(name)), lines)))
     return {name: version for name, version in found.items() if version}
 
 
@@ -104,7 +109,11 @@ def together(requirements: list[Requirement], found: dict[str, str], day: str | 
     0.15.1 alone installs). Empty when uv finds no such set."""
     lines = [f"{canonicalize_name(Pep508(r.text).name)}>={found[r.name]}" + _marker(r) for r in requirements
              if r.name in found and not r.url]
-    resolved, _ = _compile(lines, config, ["--exclude-newer", day] if day else [])
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    options = ["--exclude-newer", day] if day else []
+    for name in found if day else ():  # each relaxed pin keeps its nearest release, however new
+        options += ["--exclude-newer-package", f"{name}={tomorrow}"]
+    resolved, _ = _compile(lines, config, options)
     return {name: version for name, version in (resolved or {}).items() if name in found}
 
 
@@ -113,9 +122,14 @@ def _marker(req: Requirement) -> str:
     return f"; {marker}" if marker else ""
 
 
-def _nearest(name: str, line: str, config: Config) -> str | None:
+def _nearest(name: str, line: str, config: Config, pinned: str | None = None) -> str | None:
     """The lowest version of line's package that uv would install here: from a wheel, else (a
-    package with no wheels at all, an old pure-Python one) from source."""
+    package with no wheels at all, an old pure-Python one) from source. A pinned release published
+    without any wheel, for any Python, is taken from source first: it was pure Python."""
+    if pinned and _without_wheels(name, pinned, config):
+        found, _ = _compile([line], config, [])
+        if found and found.get(name):
+            return found[name]
     for wheels_only in (True, False):
         found, error = _compile([line], config, ["--only-binary", name] if wheels_only else [])
         if found is not None:
@@ -174,14 +188,40 @@ def era(found: dict[str, str], config: Config) -> str | None:
     return (max(days) + dt.timedelta(days=1)).isoformat()
 
 
-def _released(index: str, name: str, version: str) -> dt.date | None:
-    """The day the first file of name==version was uploaded to index, if its JSON API says."""
+def _without_wheels(name: str, version: str, config: Config) -> bool:
+    """name==version has files on the index, and none of them a wheel."""
+    index = (config.index_url or PYPI).rstrip("/")
+    if not index.startswith(("https://", "http://")):
+        return False
+    wanted = Version(version)
+    files = [f.get("filename", "") for f in _files(index, name) if _version(f.get("filename", "")) == wanted]
+    return bool(files) and not any(f.endswith(".whl") for f in files)
+
+
+def released_day(name: str, version: str, config: Config) -> dt.date | None:
+    """The day name==version came out on the build's index (None when it does not say)."""
+    index = (config.index_url or PYPI).rstrip("/")
+    return _released_cached(index, canonicalize_name(name), version) if index.startswith(("https://", "http://")) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _released_cached(index: str, name: str, version: str) -> dt.date | None:
+    return _released(index, name, version)
+
+
+def _files(index: str, name: str) -> list[dict]:
+    """The files the index's JSON API (PEP 691) lists for a project ([] when it does not answer)."""
     request = urllib.request.Request(f"{index}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     try:
         with urllib.request.urlopen(request, timeout=INDEX_TIMEOUT_S) as answer:
-            files = json.load(answer).get("files", [])
+            return json.load(answer).get("files", [])
     except (OSError, ValueError, urllib.error.URLError):
-        return None
+        return []
+
+
+def _released(index: str, name: str, version: str) -> dt.date | None:
+    """The day the first file of name==version was uploaded to index, if its JSON API says."""
+    files = _files(index, name)
     wanted = Version(version)
     times = [f["upload-time"] for f in files if f.get("upload-time") and _version(f.get("filename", "")) == wanted]
     return dt.date.fromisoformat(min(times)[:10]) if times else None
@@ -196,3 +236,56 @@ def _version(filename: str) -> Version | None:
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         pass
     return None
+
+
+def importable(env: Path, relaxed: list[Relaxed], config: Config) -> list[tuple[str, str, str, str]]:
+    """NBS2I_RELAX_PINS: a pin that installs but does not import on the build's Python (a pure-Python
+    boto3 of 2019 imports collections.Mapping, gone since 3.10) moves on to the nearest release
+    that imports, found by halving the releases after it. [(name, from, to, the error)] of those moved."""
+    moved = []
+    for r in relaxed:
+        version = r.relaxed[2:] if r.relaxed.startswith("==") else None
+        error = _import_error(env, r.name) if version else None
+        if error is None:
+            continue
+        later = sorted(v for v in _releases(r.name, config) if v > Version(version) and not v.is_prerelease)
+        low, high, found = 0, len(later) - 1, None
+        while low <= high:
+            middle = (low + high) // 2
+            if _installs_and_imports(env, r.name, str(later[middle]), config):
+                found, high = str(later[middle]), middle - 1
+            else:
+                low = middle + 1
+        if found is None:
+            _install_quietly(env, f"{r.name}=={version}", config)
+            continue
+        _install_quietly(env, f"{r.name}=={found}", config)
+        moved.append((r.name, version, found, error))
+    return moved
+
+
+def _import_error(env: Path, name: str) -> str | None:
+    """The error importing distribution name's top-level modules in env raises, or None."""
+    code = ("import importlib, importlib.metadata as m, sys, warnings\n"
+            "warnings.simplefilter('ignore')\n"
+            "tops = [t for t, ds in m.packages_distributions().items() if sys.argv[1] in {d.lower() for d in ds}]\n"
+            "try:\n    [importlib.import_module(t) for t in tops if not t.startswith('_')]\n"
+            "except Exception as exc:\n    print(f'{type(exc).__name__}: {exc}')\n")
+    out = subprocess.run([str(venv.python_of(env)), "-c", code, name.lower()], capture_output=True, text=True, cwd="/",
+                         env=venv.build_process_env(env))
+    return out.stdout.strip() or None
+
+
+def _installs_and_imports(env: Path, name: str, version: str, config: Config) -> bool:
+    return _install_quietly(env, f"{name}=={version}", config) and _import_error(env, name) is None
+
+
+def _install_quietly(env: Path, spec: str, config: Config) -> bool:
+    cmd = ["uv", "pip", "install", "--quiet", "--python", str(venv.python_of(env)), *venv.uv_options(config), spec]
+    return subprocess.run(cmd, capture_output=True, env=venv.process_env(config)).returncode == 0
+
+
+def _releases(name: str, config: Config) -> list[Version]:
+    """Every version the index has files of."""
+    files = _files((config.index_url or PYPI).rstrip("/"), name)
+    return sorted({v for v in (_version(f.get("filename", "")) for f in files) if v is not None})

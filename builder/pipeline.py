@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -18,9 +19,9 @@ from nbs2i_service import answers, contract, openapi
 from nbs2i_service.config import Config
 
 from . import cells as cells_mod
-from . import (convert, declared, environments, execute, imports, metadata, nearest, requirements, reuse, serving,
-               smoke, source, specifiers, venv)
-from .errors import BuildError, InstallError, RequirementsError, SmokeTestError
+from . import (convert, declared, environments, era, execute, imports, metadata, nearest, requirements, reuse,
+               serving, smoke, source, specifiers, venv)
+from .errors import BuildError, ExecutionError, InstallError, RequirementsError, SmokeTestError
 
 SMOKE_TIMEOUT_S = 300
 MAX_ADDED_FOR_SERVING = 8  # packages the smoke test may add to the served environment, one at a time
@@ -42,8 +43,14 @@ def skeleton_dir() -> Path:
 def read_requirements(src: source.Source, config: Config) -> list[requirements.Requirement]:
     """Pass 1 alone (`nbs2i requirements`): nothing of the notebook runs."""
     nb = source.read(src)
-    cells_mod.check_syntax(cells_mod.code_cells(nb), src.notebook)
+    _check_syntax(nb, cells_mod.code_cells(nb), src, config)
     return _requirements(declared.collect(src, nb, config.repository_requirements), config).requirements
+
+
+def _check_syntax(nb: nbformat.NotebookNode, cells: list[cells_mod.Cell], src: source.Source, config: Config) -> None:
+    """The cells parse as the build's Python (NBS2I_PYTHON, else nbs2i's own) parses them."""
+    ran_on = str(nb.metadata.get("language_info", {}).get("version") or "")
+    cells_mod.check_syntax(cells, src.notebook, config.python, ran_on)
 
 
 def _requirements(found: declared.Declared, config: Config) -> nearest.Asked:
@@ -67,7 +74,7 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     log(f"Building {src.notebook} into {out}")
     nb = source.read(src)
     cells = cells_mod.code_cells(nb)
-    cells_mod.check_syntax(cells, src.notebook)
+    _check_syntax(nb, cells, src, config)
     found = declared.collect(src, nb, config.repository_requirements)
     config = environments.with_indexes(config, found.indexes)
     asked = _requirements(found, config)
@@ -78,26 +85,27 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     if model_dir.exists():
         shutil.rmtree(model_dir)
     model_dir.mkdir()
-    seconds, mark = {"start": _process_age()}, time.monotonic()
+    seconds = {"start": _process_age()}
+    chosen = era.chosen(config, src)
     try:
-        with environments.build_environment(asked.requirements, paths["service"], config, asked.floors, asked.era,
-                                            imports.needed(nb, src), src.directory) as built:
-            env, era, for_imports = built.root, built.era, built.added
-            relaxed = asked.relaxed if built.requirements is asked.requirements else asked.floors_relaxed
-            reqs = built.requirements + for_imports
-            seconds["build_environment"], mark = _since(mark)
-            report = _run_notebook(nb, cells, src, env, model_dir, config)
-            _, build_packages = venv.describe(env)
-            seconds["notebook"], mark = _since(mark)
-            seconds["cells"] = round(sum(o.get("seconds", 0.0) for o in report.outputs.values()), 2)
-            needs = _serving_needs(env, model_dir, report, config)
-            build_size = serving.size(env)
-            seconds["serving_analysis"], mark = _since(mark)
+        ran = _in_build_environment(nb, cells, src, asked, chosen.day if chosen else asked.era, paths, config, seconds)
+    except ExecutionError as exc:
+        cause = getattr(exc, "facts", {}).get("package")
+        again = era.retry(config, src, cause, getattr(exc, "facts", {}).get("cell", 0)) if not chosen else None
+        if again is None:
+            raise ExecutionError(f"{exc}{era.hint(src, cause, config) if config.as_of == 'today' else ''}") from None
+        log(f"{again.why[:1].upper()}{again.why[1:]}: building again as of then ({again.day}), as a Jupyter of the "
+            "notebook's time had it")
+        chosen = again
+        ran = _in_build_environment(nb, cells, src, asked, again.day, paths, config, seconds)
     except InstallError as exc:
         hints = _install_hints(exc, found, nb, config)
         if not hints:
             raise
         raise RequirementsError(f"{exc}{hints}") from None
+    reqs, relaxed, for_imports, report, needs = ran.reqs, ran.relaxed, ran.added, ran.report, ran.needs
+    build_packages, build_size, era_day = ran.build_packages, ran.build_size, ran.era
+    mark = time.monotonic()
     specs = needs.served if needs else environments.served_specs(reqs)
     # held at the versions the notebook ran with: what the model uses (or, with NBS2I_MINIMAL_ENV=0, all of it)
     held = needs.served if needs else build_packages
@@ -115,8 +123,10 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
                           config.signing_key)
     meta["build_seconds"] = seconds
     meta.update(metadata.requirement_facts(found, relaxed, build_packages, for_imports))
-    if era:
-        meta["unpinned_as_of"] = era
+    if era_day:
+        meta["unpinned_as_of"] = era_day
+    if chosen:
+        meta.update(resolved_as_of=chosen.day, resolved_as_of_why=chosen.why)
     if needs:
         meta.update(served_because_of_modules=needs.modules, left_out_of_serving=needs.left_out)
     _write_record(model_dir, meta, nb, report)
@@ -134,6 +144,38 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         log(f"example -> {answer[:200]}")
     log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
     return meta
+
+
+@dataclasses.dataclass
+class _Ran:
+    """The build environment and the notebook's run in it."""
+    reqs: list[requirements.Requirement]
+    relaxed: list
+    added: list[requirements.Requirement]
+    era: str | None
+    report: execute.Report
+    build_packages: list[str]
+    needs: serving.Needs | None
+    build_size: int
+
+
+def _in_build_environment(nb: nbformat.NotebookNode, cells: list[cells_mod.Cell], src: source.Source,
+                          asked: nearest.Asked, as_of: str | None, paths: dict, config: Config, seconds: dict) -> _Ran:
+    """The build environment (as of a day, or not), the notebook's run in it, and what serving needs."""
+    mark = time.monotonic()
+    with environments.build_environment(asked.requirements, paths["service"], config, asked.floors, as_of,
+                                        imports.needed(nb, src), src.directory, asked.relaxed) as built:
+        relaxed = asked.relaxed if built.requirements is asked.requirements else asked.floors_relaxed
+        seconds["build_environment"], mark = _since(mark)
+        report = _run_notebook(nb, cells, src, built.root, paths["model"], config)
+        _, build_packages = venv.describe(built.root)
+        seconds["notebook"], mark = _since(mark)
+        seconds["cells"] = round(sum(o.get("seconds", 0.0) for o in report.outputs.values()), 2)
+        needs = _serving_needs(built.root, paths["model"], report, config)
+        size = serving.size(built.root)
+        seconds["serving_analysis"], mark = _since(mark)
+        return _Ran(built.requirements + built.added, relaxed, built.added, built.era, report, build_packages, needs,
+                    size)
 
 
 def _install_hints(exc: InstallError, found: declared.Declared, nb: nbformat.NotebookNode, config: Config) -> str:

@@ -20,7 +20,7 @@ import yaml
 
 from . import reqfile
 from .errors import RequirementsError
-from .requirements import Requirement, make
+from .requirements import PEP508_FORMS, PIP_FORMS, Requirement, make
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,7 +47,11 @@ CONDA_ONLY = {
     "r-base", "poppler", "tesseract", "hdf5", "boost", "eigen", "swig", "pkg-config",
 }
 _SILENT = {"python", "pip", "setuptools", "wheel"}
-_CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?([A-Za-z0-9_.-]+)\s*(.*)$")
+_CONDA_SPEC = re.compile(r"^(?:[\w./:-]+::)?([A-Za-z0-9_.-]+)\s*(.*)$")  # [channel::]name rest
+_OPERATOR = re.compile(r"\s*(==|!=|>=|<=|~=|>|<|,)\s*")
+CONDA_FORMS = ("A conda dependency of environment.yml is a match spec: name, name 1.19.*, name 1.19.2, name=1.19 "
+               "(any 1.19.x), name=1.19.2=build, name==1.19.2, name >=1.0,<2 (spaces allowed), channel::name, "
+               "name[version='>=1.0']; pip's requirements go under `- pip:`.")
 
 
 @dataclass
@@ -142,12 +146,12 @@ def _pipfile(path: Path) -> list[Requirement]:
     found = []
     for name, value in _toml(path).get("packages", {}).items():
         if isinstance(value, str):
-            found.append(make(name + ("" if value.strip() == "*" else value), path.name))
+            found.append(make(name + ("" if value.strip() == "*" else value), path.name, PEP508_FORMS))
         elif isinstance(value, dict) and "version" in value:
             extras = f"[{','.join(value['extras'])}]" if value.get("extras") else ""
             version = "" if value["version"].strip() == "*" else value["version"]
             marker = f"; {value['markers']}" if value.get("markers") else ""
-            found.append(make(f"{name}{extras}{version}{marker}", path.name))
+            found.append(make(f"{name}{extras}{version}{marker}", path.name, PEP508_FORMS))
         else:
             _log(f"warning: {path.name}: {name} is a path or VCS entry; install it in a cell or requirements.txt")
     return found
@@ -155,7 +159,7 @@ def _pipfile(path: Path) -> list[Requirement]:
 
 def _pyproject(path: Path) -> list[Requirement]:
     dependencies = _toml(path).get("project", {}).get("dependencies", [])
-    return [make(text, f"{path.name} [project] dependencies") for text in dependencies]
+    return [make(text, f"{path.name} [project] dependencies", PEP508_FORMS) for text in dependencies]
 
 
 def _environment_yml(path: Path) -> list[Requirement]:
@@ -170,7 +174,7 @@ def _environment_yml(path: Path) -> list[Requirement]:
                 if str(line).startswith("-"):
                     _log(f"warning: {path.name}: the pip option {line!r} is not read; use requirements.txt for it")
                 else:
-                    found.append(make(str(line), f"{path.name} (pip)"))
+                    found.append(make(str(line), f"{path.name} (pip)", PIP_FORMS))
             continue
         requirement = conda_to_pypi(str(entry))
         if requirement is None:
@@ -178,7 +182,7 @@ def _environment_yml(path: Path) -> list[Requirement]:
             if name and name.group(1).lower() not in _SILENT:
                 skipped.append(str(entry))
             continue
-        found.append(make(requirement, path.name))
+        found.append(make(requirement, path.name, CONDA_FORMS))
     if skipped:
         _log(f"warning: {path.name}: no PyPI package for the conda packages {', '.join(skipped)}; not installed "
              "(a system library or tool: add it to the builder image if the notebook needs it)")
@@ -186,22 +190,36 @@ def _environment_yml(path: Path) -> list[Requirement]:
 
 
 def conda_to_pypi(spec: str) -> str | None:
-    """A conda match spec as a PEP 508 requirement, or None when there is nothing to install from PyPI."""
+    """A conda match spec as a PEP 508 requirement, as conda reads it, or None when there is nothing
+    to install from PyPI. conda's version forms: `1.19.*` and `1.19*` a series, `1.19.2` exact (a
+    build string after it ignored), `=1.19` any 1.19.x, `=1.19.2=build` exact, `==1.19.2`, and
+    operators with or without spaces (`>= 1.0, <2`); `a|b` (either) keeps its first alternative."""
     match = _CONDA_SPEC.match(spec.strip())
     if not match:
         return None
-    name, version = match.group(1).lower(), match.group(2).strip()
+    name, rest = match.group(1).lower(), match.group(2).strip()
     if name in _SILENT or name in CONDA_ONLY or name.startswith(("lib", "_", "r-")):
         return None
     name = CONDA_TO_PYPI.get(name, name)
-    if not version:
+    bracket = re.match(r"^\[(.*)\]$", rest)
+    if bracket:  # name[version='>=1.0', build=...]
+        found = re.search(r"version\s*=\s*['\"]([^'\"]*)['\"]", bracket.group(1))
+        rest = found.group(1) if found else ""
+    if not rest:
         return name
-    if version.startswith("=") and not version.startswith("=="):  # numpy=1.19 / numpy=1.19.2=py38_0
-        parts = version[1:].split("=")
-        return f"{name}=={parts[0]}" if len(parts) > 1 else f"{name}=={parts[0].rstrip('.*')}.*"
-    if version[0].isdigit():  # numpy 1.19.* / numpy 1.19.2 py38_0
-        return f"{name}=={version.split()[0]}"
-    return f"{name}{version.split()[0]}"
+    if rest.startswith("=") and not rest.startswith("=="):  # =1.19 (fuzzy) / =1.19.2=py38_0 (exact, a build)
+        version, *build = rest[1:].split("=")
+        return f"{name}=={version.strip().rstrip('*').rstrip('.')}" + ("" if build else ".*")
+    version = _OPERATOR.sub(lambda m: m.group(1), rest).split()[0]  # operators joined, a build string dropped
+    if "|" in version:
+        _log(f"warning: the conda spec {spec!r} allows one of {version.replace('|', ', ')}; pip takes the first")
+        version = version.split("|")[0]
+    clauses = []
+    for clause in version.split(","):
+        if clause[:1].isdigit():  # a bare version: exact, or a series when it ends in *
+            clause = "==" + (clause[:-1].rstrip(".") + ".*" if clause.endswith("*") else clause)
+        clauses.append(clause)
+    return f"{name}{','.join(clauses)}"
 
 
 _READERS = {"Pipfile.lock": _pipfile_lock, "pylock.toml": _pylock, "uv.lock": _uv_lock, "Pipfile": _pipfile,

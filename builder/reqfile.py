@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import RequirementsError
-from .requirements import Requirement, make, passthrough
+from .requirements import PIP_FORMS, Requirement, make, passthrough
 
 _NAMED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^]]*\])?\s*@")  # `name @ url`: PEP 508, not a path
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")  # pip expands only this POSIX form
@@ -132,7 +132,7 @@ def requirement(line: str, origin: str, base: Path) -> Requirement:
         if not _URL.match(line):
             line = str((base / line).resolve())
         return passthrough(("-e " if editable else "") + line, origin)
-    return make(line, origin)
+    return make(line, origin, PIP_FORMS)
 
 
 def _is_path(line: str) -> bool:

@@ -26,6 +26,11 @@ ACCEPTED_FORMS = (
     '    requirements = ["numpy>=1.26", "scikit-learn"]                     # PEP 508 strings\n'
     '    requirements = [["pandas"]]                                       # name only'
 )
+# The grammar of each file a requirement may come from, for its error messages.
+PIP_FORMS = ("A line of a requirements file is pip's: a PEP 508 requirement (numpy, numpy==1.26.4, numpy>=1.26,<2, "
+             "pandas[excel]>=2; markers after ';'), an option (-r other.txt, -c constraints.txt, -i URL, -e PATH), a URL "
+             "or a path.")
+PEP508_FORMS = "Each entry is a PEP 508 requirement: numpy, numpy==1.26.4, numpy>=1.26,<2, pandas[excel]>=2; markers after ';'."
 VARIABLE = "requirements"
 # IPython's spelling of `!cmd`, `x = !cmd` and `%magic args` after transformation.
 _SHELL_CALLS = {"system", "getoutput"}
@@ -41,11 +46,12 @@ class Requirement:
     url: bool = False   # -e, VCS, URL or path: passed to the installer as written, never merged
 
 
-def make(text: str, origin: str) -> Requirement:
+def make(text: str, origin: str, forms: str = ACCEPTED_FORMS) -> Requirement:
+    """text as a requirement declared at origin; forms: the grammar of origin, for the error."""
     try:
         parsed = Pep508(text)
     except InvalidRequirement as exc:
-        raise RequirementsError(f"{origin}: {text!r} is not a valid requirement ({exc}).\n{ACCEPTED_FORMS}") from None
+        raise RequirementsError(f"{origin}: {text!r} is not a valid requirement ({exc}).\n{forms}") from None
     return Requirement(str(parsed), canonicalize_name(parsed.name), origin, url=bool(parsed.url))
 
 
@@ -84,8 +90,10 @@ def from_literal(value: object, origin: str, quoted: str) -> list[Requirement]:
 
 
 def _from_cell(cell: cells_mod.Cell, notebook: Path) -> list[Requirement]:
-    tree = cells_mod.parse(cell, notebook)
+    tree = cells_mod.static_tree(cell)
     found = []
+    if tree is None:
+        return found
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
         if not any(isinstance(t, ast.Name) and t.id == VARIABLE for t in targets):

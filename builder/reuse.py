@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -32,9 +33,18 @@ _FOLDER = "nbs2i-build-environments"
 
 
 def key(inputs: dict[str, Any]) -> str:
-    """What an environment is made from, as a hash (nbs2i's version included)."""
-    text = json.dumps({**inputs, "nbs2i": __version__}, sort_keys=True, default=str)
+    """What an environment is made from, as a hash: nbs2i's own code included (a changed nbs2i may
+    make it otherwise)."""
+    text = json.dumps({**inputs, "nbs2i": [__version__, _code()]}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _code() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _root(config: Config) -> Path:

@@ -216,8 +216,49 @@ def run_cells(shell, cells):
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
             return {"kind": "cell", "cell": index, "exception": f"{type(error).__name__}: {error}".rstrip(": "),
-                    "traceback": shell.last_traceback, "installed": installed_parent(error)}
+                    "traceback": shell.last_traceback, "installed": installed_parent(error),
+                    "package": package_cause(error, shell.user_ns)}
     return None
+
+
+def package_cause(error, namespace):
+    """The installed distribution a cell's error comes from, when it does: raised inside its code, or a
+    module or name of it that the installed release no longer has (sklearn.externals.joblib, np.float,
+    DataFrame.append). {"distribution", "version", "how"}, or None for the notebook's own errors."""
+    import importlib.metadata
+    import re
+    import sysconfig
+    import traceback
+
+    roots = {os.path.realpath(sysconfig.get_path(k)) + os.sep for k in ("purelib", "platlib")}
+    top, how = None, "a name its installed release does not have"
+    if isinstance(error, ModuleNotFoundError) and "." in (error.name or ""):
+        top, how = error.name.split(".")[0], f"a module its installed release does not have ({error.name})"
+    elif isinstance(error, ImportError) and not isinstance(error, ModuleNotFoundError) and error.name:
+        top = error.name.split(".")[0]
+    elif isinstance(error, AttributeError) and getattr(error, "obj", None) is not None:
+        obj = error.obj
+        top = (obj.__name__ if isinstance(obj, type(os)) else type(obj).__module__).split(".")[0]
+    elif isinstance(error, TypeError):  # DataFrame.drop() takes 2 positional arguments but 3 were given
+        called = re.match(r"(\w+)\.\w+\(\)", str(error))
+        types = {type(v) for v in namespace.values()} | {v for v in namespace.values() if isinstance(v, type)}
+        top = next((t.__module__.split(".")[0] for t in types if called and t.__name__ == called.group(1)), None)
+        how = "a call its installed release refuses"
+    if top is None:
+        in_cells, how = False, "raised inside its code"
+        for frame, _ in traceback.walk_tb(error.__traceback__):  # below the cell, the innermost installed frame
+            name = frame.f_code.co_filename
+            in_cells = in_cells or name.startswith("<cell ")  # the frames above the first cell run it (IPython)
+            root = next((r for r in roots if os.path.realpath(name).startswith(r)), None) if in_cells else None
+            if root:
+                top = os.path.realpath(name)[len(root):].split(os.sep)[0].removesuffix(".py")
+    dist = importlib.metadata.packages_distributions().get(top or "", [None])[0]
+    if dist is None or top in sys.stdlib_module_names:
+        return None
+    try:
+        return {"distribution": dist, "version": importlib.metadata.version(dist), "how": how}
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def installed_parent(error):

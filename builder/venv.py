@@ -103,14 +103,18 @@ def base_python(config: Config) -> str:
 
 
 def install(venv: Path, specs: list[str], config: Config, requirements: list[Requirement], what: str,
-            constraints: Path | None = None, ours: Sequence[str] = (), as_of: str | None = None) -> None:
+            constraints: Path | None = None, ours: Sequence[str] = (), as_of: str | None = None,
+            exempt: dict[str, str] | None = None) -> None:
     """Install specs into venv (`what` says what, in the log); requirements, the notebook's, are named
     when the install fails; constraints pins versions; ours: nbs2i's own specs among specs, named
     when the notebook's pins cannot meet them; as_of: a day (YYYY-MM-DD), releases uploaded before
-    it only (uv's --exclude-newer; NBS2I_RELAX_PINS' era)."""
+    it only (uv's --exclude-newer: the notebook's era); exempt: packages taken as of their own day
+    (a pin keeps its version whatever the era; an era's seeds come from it even when the rest does not)."""
     if installer(config) == "uv":
         cmd = ["uv", "pip", "install", "--python", str(python_of(venv))] + uv_options(config)
         cmd += ["--exclude-newer", as_of] if as_of else []
+        for name, day in sorted((exempt or {}).items()):
+            cmd += ["--exclude-newer-package", f"{name}={day}"]
     else:
         cmd = [str(python_of(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
         if config.cache_dir:

@@ -5,6 +5,7 @@ reads them the same way. Every variable has a row in the README's table.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ class Config:
     find_links: tuple[str, ...] = ()
     cert_file: str | None = None
     relax_pins: bool = False
+    as_of: str = "auto"  # NBS2I_AS_OF: auto, today, notebook or YYYY-MM-DD (builder/era.py)
+    notebook_committed: str | None = None  # NBS2I_NOTEBOOK_COMMITTED: the notebook's last commit, where no git is
     repository_requirements: bool = True
     minimal_env: bool = True
     serve_requirements: tuple[str, ...] = ()
@@ -144,6 +147,23 @@ def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[
     return value
 
 
+def _as_of(environ: Mapping[str, str]) -> str:
+    value = environ.get("NBS2I_AS_OF", "").strip() or "auto"
+    if value in ("auto", "today", "notebook"):
+        return value
+    return _day({"NBS2I_AS_OF": value}, "NBS2I_AS_OF", "today, notebook or ") or value
+
+
+def _day(environ: Mapping[str, str], name: str, also: str = "") -> str | None:
+    value = environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not {also}a day as YYYY-MM-DD.") from None
+
+
 def _log_url(environ: Mapping[str, str]) -> str | None:
     value = environ.get("NBS2I_LOG_URL", "").strip()
     if value and not value.startswith(("http://", "https://", "redis://", "rediss://", "unix://")):
@@ -177,6 +197,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         find_links=_split(env.get("PIP_FIND_LINKS")),
         cert_file=env.get("PIP_CERT", "").strip() or env.get("SSL_CERT_FILE", "").strip() or None,
         relax_pins=_bool(env, "NBS2I_RELAX_PINS", False),
+        as_of=_as_of(env),
+        notebook_committed=_day(env, "NBS2I_NOTEBOOK_COMMITTED"),
         repository_requirements=_bool(env, "NBS2I_REPOSITORY_REQUIREMENTS", Config.repository_requirements),
         minimal_env=_bool(env, "NBS2I_MINIMAL_ENV", True),
         serve_requirements=_split(env.get("NBS2I_SERVE_REQUIREMENTS", "").replace(",", " ")),

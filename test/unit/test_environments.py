@@ -94,9 +94,13 @@ def test_imports_left_unprovided_get_their_packages_and_a_failed_install_is_only
 
     asked = []
 
-    def install(env, specs, config, requirements, what, ours=(), as_of=None):
+    def install(env, specs, config, requirements, what, ours=(), as_of=None, exempt=None):
         asked.append((specs, as_of))
         raise InstallError("uv failed installing\n    error: no wheel for this platform")
+
+    from nbs2i import nearest
+
+    monkeypatch.setattr(nearest, "released_day", lambda name, version, config: None)  # no index here
 
     monkeypatch.setattr(venv, "missing_modules", lambda env, modules, cwd: ["pandas", "sklearn", "zzlocal"])
     monkeypatch.setattr(venv, "install", install)

@@ -104,8 +104,12 @@ def test_pass_one_never_runs_notebook_code(tmp_path):
 
 
 def test_syntax_error_is_reported_before_anything_runs(tmp_path):
+    from nbs2i import pipeline
+    from nbs2i_service.config import load_config
+
+    path = write_notebook(tmp_path, "x = 1", "def f(:\n    pass")
     with pytest.raises(NotebookError) as err:
-        collect(tmp_path, "x = 1", "def f(:\n    pass")
+        pipeline.read_requirements(source.locate(path), load_config({}))
     assert "cell 2 has a syntax error at line 1" in str(err.value)
     assert "def f(:" in str(err.value)
 
