@@ -23,8 +23,15 @@ RUN (id -u 1001 >/dev/null 2>&1 || useradd --uid 1001 --gid 0 --home-dir /opt/ap
  && chmod -R g+rwX /opt/app-root
 WORKDIR /opt/app-root
 EXPOSE 8080
+# Where a model image holds what its build made of it (docs/images.md): the bills of materials
+# (CycloneDX), the provenance (in-toto, SLSA) and the signature (OpenSSF model signing).
+LABEL io.nbs2i.sbom="/opt/app-root/model/sbom-served.cdx.json" \
+      io.nbs2i.sbom.build="/opt/app-root/model/sbom-build.cdx.json" \
+      io.nbs2i.provenance="/opt/app-root/model/provenance.intoto.json" \
+      io.nbs2i.signature="/opt/app-root/model/model.sig"
 
 FROM base AS builder
+ARG BASE_IMAGE
 ARG PIP_INDEX_URL=
 ARG PIP_EXTRA_INDEX_URL=
 LABEL io.openshift.s2i.scripts-url="image:///usr/libexec/s2i" \
@@ -44,8 +51,10 @@ RUN python3 -m venv /opt/nbs2i/venv \
  && /opt/nbs2i/venv/bin/uv pip install --quiet --no-cache --python /opt/nbs2i/venv/bin/python -e /opt/nbs2i/src \
  && find /opt/nbs2i -name __pycache__ -prune -exec rm -rf {} +
 COPY s2i/bin/ /usr/libexec/s2i/
+# NBS2I_BASE_IMAGE: named in each build's provenance as the image it was built on.
 ENV PATH=/opt/nbs2i/venv/bin:$PATH \
-    NBS2I_CACHE_DIR=/opt/app-root/cache
+    NBS2I_CACHE_DIR=/opt/app-root/cache \
+    NBS2I_BASE_IMAGE=${BASE_IMAGE}
 USER 1001
 CMD ["/usr/libexec/s2i/usage"]
 

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="reuse the package cache of the previous --tag image (its save-artifacts)")
     img.add_argument("--engine", choices=image.ENGINES, help="default: the first of podman, buildah, docker found")
     img.add_argument("--dockerfile-only", type=Path, metavar="PATH", help="write the Dockerfile to PATH, build nothing")
+    img.add_argument("--signing-key", type=Path, metavar="PEM",
+                     help="sign the model with this private key, given to the build as a secret (default: "
+                          "NBS2I_SIGNING_KEY_FILE); docs/deploy.md, Signed models")
 
     score = sub.add_parser("score", help="score a JSON Lines or CSV file with a built OUT")
     score.add_argument("out", nargs="?", help="the build output (not needed with --merge)")
@@ -75,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("out", help="a build output")
     drift.add_argument("--input", required=True, help="JSON Lines of samples or payload-log events; - for stdin")
     drift.add_argument("--json", action="store_true", help="print the /drift document instead of the table")
+
+    check = sub.add_parser("verify", help="check that OUT is what its build made: signature, checksums, provenance, "
+                                          "and OUT/venv against its bill of materials (exit 3 when not)")
+    check.add_argument("out", help="a build output")
+    check.add_argument("--key", type=Path, help="the public key the build signed for (default: NBS2I_VERIFY_KEY_FILE)")
+    check.add_argument("--chain", type=Path, help="the certificates a signing certificate must chain to "
+                                                  "(default: NBS2I_VERIFY_CHAIN_FILE)")
 
     stream = sub.add_parser("stream", help="run the Redis stream worker for a built OUT (NBS2I_REDIS_URL ...)",
                             description="Read samples from a Redis stream, write predictions to another. Settings: "
@@ -133,11 +143,15 @@ def main(argv: list[str] | None = None) -> int:
             serve.exec_module(Path(args.out), "nbs2i_service.drift_report",
                               [str(Path(args.out).resolve() / "model"), "--input", args.input]
                               + (["--json"] if args.json else []))
+        elif args.command == "verify":
+            from . import verify
+
+            return verify.run(Path(args.out), args.key or config.verify_key_file, args.chain or config.verify_chain_file)
         elif args.command == "stream":
             serve.exec_module(Path(args.out), "nbs2i_service.stream", [])
         elif args.command == "image":
             image.build(Path(args.source), args.tag, args.builder, None if args.single_stage else args.runtime,
-                        args.engine, args.incremental, args.dockerfile_only)
+                        args.engine, args.incremental, args.dockerfile_only, args.signing_key or config.signing_key_file)
         elif args.command == "requirements":
             from . import pipeline, source
 

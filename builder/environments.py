@@ -21,7 +21,7 @@ from nbs2i_service.config import Config
 from packaging.requirements import Requirement as Pep508
 from packaging.utils import canonicalize_name
 
-from . import imports, nearest, reuse, specifiers, venv
+from . import imports, nearest, reuse, signing, specifiers, venv
 from .errors import InstallError
 from .reqfile import Indexes
 from .requirements import Requirement, install_args, make
@@ -235,7 +235,7 @@ def served_environment(target: Path, specs: list[str], requirements: list[Requir
     """OUT/venv: specs with NBS2I_SERVE_REQUIREMENTS, held at the versions the notebook ran with (pins:
     name==version of the build environment), and the service's packages resolved around them.
     Relocatable: OUT may move. Kept when the last build made it from the same inputs (reuse.py)."""
-    extra = list(config.serve_requirements)
+    extra = list(config.serve_requirements) + (list(signing.VERIFYING_REQUIREMENTS) if signing.signing(config) else [])
     made_from = reuse.key({"python": venv.base_python(config), "installer": venv.installer(config),
                            "specs": specs + list(SERVICE_REQUIREMENTS) + extra, "pins": sorted(pins),
                            "indexes": [config.index_url, config.extra_index_urls, config.find_links]})

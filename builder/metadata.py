@@ -21,8 +21,7 @@ from .specifiers import Relaxed
 
 
 def build(source: Source, model_name: str, requirements: list[Requirement], packages: list[str],
-          build_packages: list[str], python_version: str, report: Report, artifact_bytes: bytes, installer: str,
-          signing_key: bytes | None) -> dict:
+          build_packages: list[str], python_version: str, report: Report, artifact_bytes: bytes, installer: str) -> dict:
     """The metadata of one build; the service reads the keys named in nbs2i_service.contract."""
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     digest = artifact.sha256_hex(artifact_bytes)
@@ -52,8 +51,6 @@ def build(source: Source, model_name: str, requirements: list[Requirement], pack
         meta[contract.META_REFERENCE] = {k: v for k, v in report.checked["reference"].items() if k != "why"}
     elif "reference_off" in report.checked:
         meta["reference_off"] = report.checked["reference_off"]
-    if signing_key:
-        meta[contract.META_SIGNATURE] = artifact.sign(artifact_bytes, signing_key)
     return meta
 
 

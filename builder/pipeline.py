@@ -19,8 +19,8 @@ from nbs2i_service import answers, contract, openapi
 from nbs2i_service.config import Config
 
 from . import cells as cells_mod
-from . import (convert, declared, environments, era, execute, imports, metadata, nearest, requirements, reuse,
-               serving, smoke, source, specifiers, venv)
+from . import (convert, declared, environments, era, execute, imports, metadata, nearest, provenance, requirements,
+               reuse, sbom, serving, signing, smoke, source, specifiers, venv)
 from .errors import BuildError, ExecutionError, InstallError, RequirementsError, SmokeTestError
 
 SMOKE_TIMEOUT_S = 300
@@ -72,6 +72,7 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
     out = Path(out).resolve()
     paths = contract.out_paths(out)
     log(f"Building {src.notebook} into {out}")
+    signing.check_key(config)
     nb = source.read(src)
     cells = cells_mod.code_cells(nb)
     _check_syntax(nb, cells, src, config)
@@ -119,8 +120,7 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
         serving.describe(needs, build_size, len(packages), serving.size(paths["venv"]))
 
     meta = metadata.build(src, config.model_name or src.stem, reqs, packages, build_packages, python_version,
-                          report, (model_dir / contract.ARTIFACT_FILE).read_bytes(), venv.installer(config),
-                          config.signing_key)
+                          report, (model_dir / contract.ARTIFACT_FILE).read_bytes(), venv.installer(config))
     meta["build_seconds"] = seconds
     meta.update(metadata.requirement_facts(found, relaxed, build_packages, for_imports))
     if era_day:
@@ -133,13 +133,15 @@ def build(source_path: str | Path, out: str | Path, config: Config) -> dict:
 
     answer, added = _smoke_test(paths["venv"], model_dir, needs, reqs, config, src.directory)
     seconds["smoke_test"], mark = _since(mark)
-    seconds["total"] = round(_process_age(), 2)
     served.keep(added)
     added = served.added + added
     if added:  # the record says what OUT/venv holds now
         meta.update(packages=venv.describe(paths["venv"])[1], left_out_of_serving=needs.left_out,
                     added_by_smoke_test=added)
+    _attest(model_dir, meta, src, config, paths["venv"], ran.build_inventory)
+    seconds["total"] = round(_process_age(), 2)
     metadata.write_json(model_dir / contract.METADATA_FILE, meta)  # with the smoke test's time
+    _sign(model_dir, meta, src, config)
     if answer:
         log(f"example -> {answer[:200]}")
     log(f"Built {meta[contract.META_MODEL_NAME]} ({meta[contract.META_BUILD_ID]}); serve it with: nbs2i serve {out}")
@@ -157,6 +159,30 @@ class _Ran:
     build_packages: list[str]
     needs: serving.Needs | None
     build_size: int
+    build_inventory: list[dict]  # for the build environment's SBOM (it is gone once the build ends)
+
+
+def _attest(model_dir: Path, meta: dict, src: source.Source, config: Config, served: Path,
+            build_inventory: list[dict]) -> None:
+    """The bills of materials of both environments, into OUT/model and named in metadata.json."""
+    name, build_id, python = meta[contract.META_MODEL_NAME], meta[contract.META_BUILD_ID], meta[contract.META_PYTHON]
+    for file, environment, dists in ((contract.SBOM_SERVED_FILE, "served", venv.distributions(served)[1]),
+                                     (contract.SBOM_BUILD_FILE, "build", build_inventory)):
+        metadata.write_json(model_dir / file, sbom.document(dists, environment, name, build_id, python))
+    meta["attestations"] = {"sbom_served": contract.SBOM_SERVED_FILE, "sbom_build": contract.SBOM_BUILD_FILE,
+                            "provenance": contract.PROVENANCE_FILE,
+                            "signature": contract.SIGNATURE_FILE if signing.signing(config) else None}
+
+
+def _sign(model_dir: Path, meta: dict, src: source.Source, config: Config) -> None:
+    """The provenance statement (a DSSE envelope signed by the key, when there is one), then the
+    signature over every file of OUT/model: the build's last step."""
+    found = provenance.statement(model_dir, src, config, meta)
+    if signing.signing(config):
+        found = provenance.envelope(found, config.signing_key_file, config.signing_key_password)
+    metadata.write_json(model_dir / contract.PROVENANCE_FILE, found)
+    if signing.signing(config):
+        signing.sign(model_dir, config)
 
 
 def _in_build_environment(nb: nbformat.NotebookNode, cells: list[cells_mod.Cell], src: source.Source,
@@ -168,14 +194,15 @@ def _in_build_environment(nb: nbformat.NotebookNode, cells: list[cells_mod.Cell]
         relaxed = asked.relaxed if built.requirements is asked.requirements else asked.floors_relaxed
         seconds["build_environment"], mark = _since(mark)
         report = _run_notebook(nb, cells, src, built.root, paths["model"], config)
-        _, build_packages = venv.describe(built.root)
+        _, build_inventory = venv.distributions(built.root)
+        build_packages = venv.listing(build_inventory)
         seconds["notebook"], mark = _since(mark)
         seconds["cells"] = round(sum(o.get("seconds", 0.0) for o in report.outputs.values()), 2)
         needs = _serving_needs(built.root, paths["model"], report, config)
         size = serving.size(built.root)
         seconds["serving_analysis"], mark = _since(mark)
         return _Ran(built.requirements + built.added, relaxed, built.added, built.era, report, build_packages, needs,
-                    size)
+                    size, build_inventory)
 
 
 def _install_hints(exc: InstallError, found: declared.Declared, nb: nbformat.NotebookNode, config: Config) -> str:

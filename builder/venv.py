@@ -219,16 +219,44 @@ def python_version(python: Path | str) -> str:
     return out.stdout.strip() or "the build's Python"
 
 
+# Run in the environment itself: what importlib.metadata sees there (the first of a name on sys.path
+# wins, as it does for an import), with what a bill of materials needs of each (builder/sbom.py).
+_DISTRIBUTIONS = r"""
+import hashlib, importlib.metadata as m, json, platform
+found = {}
+for dist in m.distributions():
+    name = dist.metadata["Name"]
+    if not name or name.lower() in found:
+        continue
+    record = dist.read_text("RECORD") or ""
+    text = (dist.metadata.get("License") or "").strip()
+    classifiers = [c.split(" :: ")[-1] for c in dist.metadata.get_all("Classifier") or [] if c.startswith("License ::")]
+    found[name.lower()] = {"name": name, "version": dist.version,
+                           "expression": dist.metadata.get("License-Expression") or "",
+                           "license": text if text and len(text) <= 80 and "\n" not in text else "",
+                           "classifiers": classifiers, "record_sha256": hashlib.sha256(record.encode()).hexdigest()}
+print(json.dumps([platform.python_version(), sorted(found.values(), key=lambda d: d["name"].lower())]))
+"""
+
+
+def distributions(venv: Path) -> tuple[str, list[dict]]:
+    """The venv's Python version and every distribution installed in it, as its own Python sees them:
+    name, version, licence fields and the SHA-256 of its RECORD (which lists every installed file's hash)."""
+    out = subprocess.run([str(python_of(venv)), "-c", _DISTRIBUTIONS], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd="/")
+    version, found = json.loads(out.stdout)
+    return version, found
+
+
 def describe(venv: Path) -> tuple[str, list[str]]:
     """The venv's Python version and installed distributions (name==version), installer-agnostic."""
-    code = ("import importlib.metadata as m, platform;"
-            "print(platform.python_version());"
-            "print('\\n'.join(sorted({d.metadata['Name'] + '==' + d.version for d in m.distributions()},"
-            " key=str.lower)))")
-    out = subprocess.run([str(python_of(venv)), "-c", code], capture_output=True, text=True, check=True,
-                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd="/")
-    version, *packages = [line for line in out.stdout.splitlines() if line]
-    return version, packages
+    version, found = distributions(venv)
+    return version, listing(found)
+
+
+def listing(found: list[dict]) -> list[str]:
+    """name==version of each distribution of distributions()."""
+    return [f"{d['name']}=={d['version']}" for d in found]
 
 
 def missing_modules(venv: Path, modules: list[str], cwd: Path) -> list[str]:

@@ -41,8 +41,17 @@ class Config:
     serve_requirements: tuple[str, ...] = ()
     reference: str | None = None  # NBS2I_REFERENCE: the training data's variable, or "none"
     reuse_environments: bool = True  # NBS2I_REUSE_ENVIRONMENTS: keep environments for rebuilds (builder/reuse.py)
-    # build and serve
-    signing_key: bytes | None = None
+    # build: sign OUT/model (builder/signing.py); serve: verify it before loading (signature.py)
+    signing_key_file: Path | None = None
+    signing_key_password: str | None = field(default=None, repr=False)
+    signing_certificate_file: Path | None = None
+    signing_chain_file: Path | None = None
+    verify_key_file: Path | None = None
+    verify_chain_file: Path | None = None
+    # provenance (builder/provenance.py): where the build ran, as OpenShift and the builder image say
+    build_commit: str | None = None   # OPENSHIFT_BUILD_COMMIT
+    build_source: str | None = None   # OPENSHIFT_BUILD_SOURCE
+    base_image: str | None = None     # NBS2I_BASE_IMAGE (the builder image sets it)
     # serve
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
@@ -140,6 +149,20 @@ def _secret(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _file(environ: Mapping[str, str], name: str, starts: str, what: str) -> Path | None:
+    """NAME: a readable file that holds what (its text starts with `starts`), or None when unset."""
+    value = environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        head = Path(value).read_text(encoding="utf-8", errors="replace").lstrip()[:100]
+    except OSError as exc:
+        raise ConfigError(f"{name}={value} cannot be read ({exc.strerror}).") from None
+    if not head.startswith(starts):
+        raise ConfigError(f"{name}={value} does not hold {what} (a PEM file starting {starts}...).")
+    return Path(value)
+
+
 def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = environ.get(name, "").strip() or default
     if value not in choices:
@@ -182,7 +205,10 @@ def _fraction(environ: Mapping[str, str], name: str, default: float) -> float:
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read every knob from environ (os.environ by default); raise ConfigError on bad values."""
     env = os.environ if environ is None else environ
-    key = _secret(env, "NBS2I_SIGNING_KEY")
+    if env.get("NBS2I_SIGNING_KEY", "").strip():
+        raise ConfigError("NBS2I_SIGNING_KEY (an HMAC secret shared by the build and every server) is retired: sign with "
+                          "a key pair instead. Build with NBS2I_SIGNING_KEY_FILE=private.pem (ECDSA P-256 or stronger), "
+                          "serve with NBS2I_VERIFY_KEY_FILE=public.pem (docs/deploy.md, Signed models).")
     cache = env.get("NBS2I_CACHE_DIR", "").strip()
     model_dir = env.get("NBS2I_MODEL_DIR", "").strip()
     return Config(
@@ -204,7 +230,18 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         serve_requirements=_split(env.get("NBS2I_SERVE_REQUIREMENTS", "").replace(",", " ")),
         reference=env.get("NBS2I_REFERENCE", "").strip() or None,
         reuse_environments=_bool(env, "NBS2I_REUSE_ENVIRONMENTS", Config.reuse_environments),
-        signing_key=key.encode("utf-8") if key else None,
+        signing_key_file=_file(env, "NBS2I_SIGNING_KEY_FILE", "-----BEGIN", "a PEM private key (ECDSA P-256 or stronger)"),
+        signing_key_password=_secret(env, "NBS2I_SIGNING_KEY_PASSWORD"),
+        signing_certificate_file=_file(env, "NBS2I_SIGNING_CERTIFICATE_FILE", "-----BEGIN CERTIFICATE",
+                                       "a PEM certificate of the signing key"),
+        signing_chain_file=_file(env, "NBS2I_SIGNING_CHAIN_FILE", "-----BEGIN CERTIFICATE",
+                                 "the PEM certificates of the signing certificate's chain"),
+        verify_key_file=_file(env, "NBS2I_VERIFY_KEY_FILE", "-----BEGIN PUBLIC KEY", "a PEM public key"),
+        verify_chain_file=_file(env, "NBS2I_VERIFY_CHAIN_FILE", "-----BEGIN CERTIFICATE",
+                                "the PEM certificates a signing certificate must chain to"),
+        build_commit=env.get("OPENSHIFT_BUILD_COMMIT", "").strip() or None,
+        build_source=env.get("OPENSHIFT_BUILD_SOURCE", "").strip() or None,
+        base_image=env.get("NBS2I_BASE_IMAGE", "").strip() or None,
         host=env.get("NBS2I_HOST", "").strip() or "0.0.0.0",
         port=_int(env, "PORT", DEFAULT_PORT, minimum=1),
         workers=_int(env, "WEB_CONCURRENCY", None, minimum=1),

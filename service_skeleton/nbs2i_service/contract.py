@@ -16,6 +16,10 @@ METADATA_FILE = "metadata.json"
 EXECUTED_NOTEBOOK_FILE = "executed.ipynb"
 OPENAPI_FILE = "openapi.json"
 REFERENCE_FILE = "reference.json"  # the training data's profile (profile.py), never its rows
+SIGNATURE_FILE = "model.sig"  # model-signing's bundle over every other file of OUT/model (signature.py)
+SBOM_SERVED_FILE = "sbom-served.cdx.json"  # CycloneDX: what OUT/venv holds
+SBOM_BUILD_FILE = "sbom-build.cdx.json"  # CycloneDX: the environment the notebook ran in
+PROVENANCE_FILE = "provenance.intoto.json"  # in-toto statement, SLSA provenance, as a DSSE envelope when signed
 
 # Names the notebook may define at top level (the notebook contract).
 PREDICTOR = "predictor"
@@ -35,7 +39,6 @@ INSTALL_COMMAND = (r"^(?:\S*python[\d.]*\s+-m\s+pip|\{sys\.executable\}\s+-m\s+p
 META_MODEL_NAME = "model_name"
 META_BUILD_ID = "build_id"
 META_ARTIFACT_SHA256 = "artifact_sha256"
-META_SIGNATURE = "artifact_hmac_sha256"
 META_PYTHON = "python_version"
 META_HAS_VALIDATOR = "has_validator"
 META_HAS_BATCH = "has_batch_predictor"
@@ -46,9 +49,8 @@ META_INPUT_SCHEMA = "input_schema"
 META_EXAMPLE_PREDICTION = "example_prediction"
 # {"file", "sha256", "variable", "rows", "features", "prediction"}: the reference profile, checked at load
 META_REFERENCE = "reference"
-# Keys never served by /metadata (nothing secret is in metadata.json; the signature is
-# left out anyway so it cannot help anyone guess at a key).
-PRIVATE_META_KEYS = (META_SIGNATURE,)
+# Keys never served by /metadata (nothing secret is in metadata.json).
+PRIVATE_META_KEYS: tuple[str, ...] = ()
 
 
 def out_paths(out: Path) -> dict[str, Path]:

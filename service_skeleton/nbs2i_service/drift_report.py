@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config()
     try:
-        model = load_model(args.model_dir, config.signing_key, config.infer_schema)
+        model = load_model(args.model_dir, config.verify_key_file, config.infer_schema, config.verify_chain_file)
         if model.profile is None:
             raise ServiceError(f"{args.model_dir} has no reference profile: "
                                f"{model.metadata.get('reference_off', 'the build kept none')}.")

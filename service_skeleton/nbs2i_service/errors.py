@@ -10,6 +10,9 @@ class ModelLoadError(ServiceError):
     """The model in OUT/model cannot be loaded: missing, tampered, unsigned or broken."""
 
 
+REFUSED = 3  # the exit code of every loader that refuses a model (serve, the stream worker, score, verify)
+
+
 class RequestError(ServiceError):
     """A request the service refuses; carries the HTTP status and an error code."""
 

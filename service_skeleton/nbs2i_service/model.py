@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import artifact, schema
+from . import artifact, schema, signature
 from .contract import (
     ARTIFACT_FILE, BATCH_PREDICTOR, META_EXAMPLE, META_INPUT_SCHEMA, META_MODEL_NAME, META_PYTHON, META_REFERENCE,
     METADATA_FILE, PREDICTOR, VALIDATOR,
@@ -207,23 +207,29 @@ def read_metadata(model_dir: Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path} cannot be read ({exc}). Rebuild the model.") from None
 
 
-def load_model(path: str | Path, signing_key: bytes | None = None, infer_schema: bool = False) -> Model:
-    """Load a built model from OUT or OUT/model after checking its sha256 (and HMAC with a key).
+def load_model(path: str | Path, verify_key: str | Path | None = None, infer_schema: bool = False,
+               verify_chain: str | Path | None = None) -> Model:
+    """Load a built model from OUT or OUT/model: its signature first when a public key (or a
+    certificate chain) is given, then its sha256, and only then is anything unpickled.
 
     This is the supported way for another program in the model's venv to use a model:
         from nbs2i_service.model import load_model
-        model = load_model("/opt/app-root"); model.predict(sample)
+        model = load_model("/opt/app-root", verify_key="public.pem"); model.predict(sample)
     """
+    if isinstance(verify_key, bytes) and not verify_key.lstrip().startswith(b"-----BEGIN"):
+        raise ModelLoadError("load_model's second argument is the PEM public key the model was signed for (a path); "
+                             "the HMAC key it once took is retired (NBS2I_SIGNING_KEY).")
     model_dir = Path(path)
     if not (model_dir / METADATA_FILE).exists() and (model_dir / "model" / METADATA_FILE).exists():
         model_dir = model_dir / "model"
+    signature.verify(model_dir, Path(verify_key) if verify_key else None, Path(verify_chain) if verify_chain else None)
     metadata = read_metadata(model_dir)
     artifact_path = model_dir / ARTIFACT_FILE
     try:
         data = artifact_path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"{artifact_path} cannot be read ({exc.strerror}). Rebuild the model.") from None
-    artifact.verify(data, metadata, str(artifact_path), signing_key)
+    artifact.verify(data, metadata, str(artifact_path))
     built_for = str(metadata.get(META_PYTHON, ""))
     running = "%d.%d" % sys.version_info[:2]
     if built_for and not built_for.startswith(running + "."):

@@ -24,7 +24,7 @@ from typing import IO, Any, Iterator
 
 from . import encode
 from .config import load_config
-from .errors import ServiceError
+from .errors import REFUSED, ModelLoadError, ServiceError
 from .model import Model, SampleRejected, load_model
 
 PROGRESS_EVERY_S = 0.5
@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         if shard is not None and (fmt != "jsonl" or args.input == "-" or args.output == "-"):
             raise ShardError("--shard reads a JSON Lines file and writes a file: CSV and - (stdin, stdout) "
                              "cannot be split by byte offsets. Convert the input to JSON Lines.")
-        model = load_model(args.model_dir, load_config().signing_key)
+        config = load_config()
+        model = load_model(args.model_dir, config.verify_key_file, verify_chain=config.verify_chain_file)
         if shard is not None:
             counts = score_shard(model, args.input, args.output, shard, args.batch_size)
             print(f"---> shard {shard[0]}/{shard[1]}: scored {counts['samples']:,} samples ({counts['errors']:,} errors) "
@@ -246,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", newline="")
         sink = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")
+    except ModelLoadError as exc:  # refused, as the service refuses it (docs/api.md)
+        print(f"ERROR: refusing to score: {exc}", file=sys.stderr)
+        return REFUSED
     except (ServiceError, ShardError, OSError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1

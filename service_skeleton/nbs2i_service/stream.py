@@ -23,7 +23,7 @@ from . import encode
 from .config import Config, ConfigError, load_config
 from .contract import META_BUILD_ID, served_model_dir
 from .drift import for_model
-from .errors import ModelLoadError
+from .errors import REFUSED, ModelLoadError
 from .metrics import Metrics
 from .model import Model, SampleRejected, load_model
 
@@ -153,10 +153,11 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     try:
         config = load_config()
-        model = load_model(served_model_dir(config.model_dir), config.signing_key)
+        model = load_model(served_model_dir(config.model_dir), config.verify_key_file,
+                           verify_chain=config.verify_chain_file)
     except (ModelLoadError, ConfigError) as exc:
         log.critical("refusing to start: %s", exc)
-        return 3
+        return REFUSED
     import redis
 
     client = redis.Redis.from_url(config.redis_url)

@@ -14,7 +14,7 @@ import sys
 from .app import ENDPOINTS, create_app
 from .config import ConfigError, load_config
 from .contract import META_BUILD_ID, served_model_dir
-from .errors import ModelLoadError
+from .errors import REFUSED, ModelLoadError
 from .metrics import Metrics
 from .model import load_model
 
@@ -26,10 +26,10 @@ def _load():
     try:
         config = load_config()
         model_dir = served_model_dir(config.model_dir)
-        model = load_model(model_dir, config.signing_key, config.infer_schema)
+        model = load_model(model_dir, config.verify_key_file, config.infer_schema, config.verify_chain_file)
     except (ModelLoadError, ConfigError) as exc:
         log.critical("refusing to start: %s", exc)
-        sys.exit(3)
+        sys.exit(REFUSED)
     log.info("loaded model %s (build %s) from %s", model.name, model.metadata.get(META_BUILD_ID), model_dir)
     metrics = Metrics(ENDPOINTS, model.name, str(model.metadata.get(META_BUILD_ID, "")))
     return create_app(model, config, metrics)

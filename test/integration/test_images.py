@@ -74,10 +74,24 @@ def kmeans_src(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runtime_image(images, kmeans_src, report):
+def signing_keys(tmp_path_factory) -> tuple[Path, Path]:
+    """An ECDSA P-256 pair (private, public), made with openssl as docs/deploy.md says."""
+    folder = tmp_path_factory.mktemp("keys")
+    folder.chmod(0o755)  # the public key is mounted for an arbitrary UID; the private one stays 0600
+    private, public = folder / "private.pem", folder / "public.pem"
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(private)], check=True)
+    subprocess.run(["openssl", "ec", "-in", str(private), "-pubout", "-out", str(public)], check=True,
+                   capture_output=True)
+    return private, public
+
+
+@pytest.fixture(scope="module")
+def runtime_image(images, kmeans_src, signing_keys, report):
+    """The runtime-path image, signed: the key given to the build as a secret."""
     started = time.monotonic()
-    run(NBS2I, "image", str(kmeans_src), "--tag", RT, "--builder", BUILDER, "--runtime", RUNTIME)
-    report.append(f"runtime-path model image built in {time.monotonic() - started:.0f} s")
+    run(NBS2I, "image", str(kmeans_src), "--tag", RT, "--builder", BUILDER, "--runtime", RUNTIME,
+        "--signing-key", str(signing_keys[0]))
+    report.append(f"runtime-path model image (signed) built in {time.monotonic() - started:.0f} s")
     return RT
 
 
@@ -116,10 +130,10 @@ def test_runtime_image_is_slim(images):
     assert "No such file" in found and "gcc" not in found and "nbs2i" not in found.split("No such file")[-1]
 
 
-def _serve_and_stop(image: str, name: str) -> float:
+def _serve_and_stop(image: str, name: str, *options: str) -> float:
     """Run image as an arbitrary UID in group 0, predict, SIGTERM; return seconds to stop."""
     port = free_port()
-    cid = podman("run", "-d", "--user", "1000680000:0", "-e", f"PORT={port}", image).stdout.strip()
+    cid = podman("run", "-d", "--user", "1000680000:0", "-e", f"PORT={port}", *options, image).stdout.strip()
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -129,6 +143,8 @@ def _serve_and_stop(image: str, name: str) -> float:
                     break
             except OSError:
                 time.sleep(0.3)
+        else:
+            raise AssertionError(f"{image} never became ready:\n{podman('logs', cid, check=False).stderr[-3000:]}")
         status, _, body = request(url + "/predict", [0.5, 0.5])
         assert status == 200 and len(body["prediction"]) == 2, podman("logs", cid).stderr
         assert request(f"{url}/v1/models/{name}")[2] == {"name": name, "ready": True}
@@ -143,8 +159,32 @@ def _serve_and_stop(image: str, name: str) -> float:
         podman("rm", "-f", cid, check=False)
 
 
-def test_runtime_model_image_serves_as_arbitrary_uid(runtime_image):
-    _serve_and_stop(runtime_image, "kmeans-svc")  # the name comes from .s2i/environment
+def test_runtime_model_image_serves_as_arbitrary_uid(runtime_image, signing_keys):
+    # the name comes from .s2i/environment; the public key is mounted as a cluster mounts its Secret
+    _serve_and_stop(runtime_image, "kmeans-svc", "-v", f"{signing_keys[1].parent}:/var/run/secrets/nbs2i-verify:ro",
+                    "-e", "NBS2I_VERIFY_KEY_FILE=/var/run/secrets/nbs2i-verify/public.pem")
+
+
+def test_signed_image_carries_its_bill_of_materials_and_verifies_with_model_signing(runtime_image, signing_keys):
+    labels = json.loads(podman("image", "inspect", "--format", "{{json .Config.Labels}}", runtime_image).stdout)
+    paths = [labels[k] for k in ("io.nbs2i.sbom", "io.nbs2i.sbom.build", "io.nbs2i.provenance", "io.nbs2i.signature")]
+    listed = podman("run", "--rm", "--entrypoint", "ls", runtime_image, *paths).stdout.split()
+    assert listed == sorted(paths)
+    bom = json.loads(podman("run", "--rm", "--entrypoint", "cat", runtime_image, labels["io.nbs2i.sbom"]).stdout)
+    assert "scikit-learn" in {c["name"].lower() for c in bom["components"]}
+    # The image's own model_signing (in its venv) checks the signature, as a security team would
+    keys = f"{signing_keys[1].parent}:/keys:ro"
+    verified = podman("run", "--rm", "-v", keys, "--entrypoint", "/opt/app-root/venv/bin/model_signing", runtime_image,
+                      "verify", "key", "/opt/app-root/model", "--signature", labels["io.nbs2i.signature"],
+                      "--public_key", "/keys/public.pem", check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The key itself reached the build as a secret: it is in no layer, nor in the image's settings
+    env = podman("image", "inspect", "--format", "{{json .Config.Env}}", runtime_image).stdout
+    assert "SIGNING" not in env
+    private = signing_keys[0].read_text().split("-----")[2].strip().splitlines()[0]
+    found = podman("run", "--rm", "--entrypoint", "sh", runtime_image, "-c",
+                   f"ls /run/secrets 2>/dev/null; grep -rlF '{private}' /opt/app-root 2>/dev/null || true").stdout
+    assert found.strip() == "", found
 
 
 def test_single_stage_model_image_serves_as_arbitrary_uid(single_stage_image):

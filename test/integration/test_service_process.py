@@ -1,7 +1,6 @@
 """The service as a process: SIGTERM with a prediction in flight, and refusing bad models."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +19,6 @@ SLOW = ["import time", "def predictor(sample):\n    if 'mark' in sample:\n      
 @pytest.fixture(scope="module")
 def slow_out(tmp_path_factory):
     return build_notebook(tmp_path_factory.mktemp("slow"), *SLOW)
-
-
-@pytest.fixture(scope="module")
-def signed_out(tmp_path_factory):
-    return build_notebook(tmp_path_factory.mktemp("signed"), *SLOW, NBS2I_SIGNING_KEY="k1")
 
 
 def test_sigterm_lets_the_prediction_in_flight_finish(slow_out, tmp_path):
@@ -65,16 +59,6 @@ def test_tampered_artifact_is_refused(tmp_path, slow_out):
         assert "refusing to start" in log and "sha256" in log and "rebuild it with `nbs2i build`" in log
     finally:
         artifact.write_bytes(original)
-
-
-def test_signed_artifact(signed_out, slow_out):
-    meta = json.loads((signed_out / "model" / "metadata.json").read_text())
-    assert len(meta["artifact_hmac_sha256"]) == 64
-    with Service(signed_out, workers=1, NBS2I_SIGNING_KEY="k1") as svc:
-        assert request(svc.url + "/predict", {"x": 4})[2] == {"prediction": 5}
-        assert "artifact_hmac_sha256" not in request(svc.url + "/metadata")[2]
-    assert "signature does not match NBS2I_SIGNING_KEY" in _refused(signed_out, NBS2I_SIGNING_KEY="other")
-    assert "the artifact is unsigned" in _refused(slow_out, NBS2I_SIGNING_KEY="k1")
 
 
 @pytest.mark.parametrize("env, worker, booted", [

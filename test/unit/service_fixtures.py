@@ -60,14 +60,12 @@ def client(env: dict | None = None, **kw):
     return serve(create_app(model(**kw), load_config(env or {})))
 
 
-def write_model_dir(directory: Path, key: bytes | None = None) -> Path:
-    """A model folder as the build writes it: artifact + metadata with its sha256 (and HMAC)."""
+def write_model_dir(directory: Path) -> Path:
+    """A model folder as the build writes it: artifact + metadata with its sha256."""
     directory.mkdir(parents=True, exist_ok=True)
     data = artifact.dumps({"predictor": lambda s: s["x"] + 1})
     meta = {contract.META_MODEL_NAME: "plus1", contract.META_ARTIFACT_SHA256: artifact.sha256_hex(data),
             contract.META_PYTHON: "%d.%d.0" % __import__("sys").version_info[:2]}
-    if key:
-        meta[contract.META_SIGNATURE] = artifact.sign(data, key)
     (directory / contract.ARTIFACT_FILE).write_bytes(data)
     (directory / contract.METADATA_FILE).write_text(json.dumps(meta))
     return directory

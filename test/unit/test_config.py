@@ -15,10 +15,9 @@ def test_defaults():
 
 def test_values_are_parsed():
     c = load_config({"PORT": "9000", "WEB_CONCURRENCY": "3", "NBS2I_TIMEOUT": "2.5", "NBS2I_DEBUG": "yes",
-                     "PIP_EXTRA_INDEX_URL": "https://a/simple https://b/simple", "NBS2I_SIGNING_KEY": "k"})
+                     "PIP_EXTRA_INDEX_URL": "https://a/simple https://b/simple"})
     assert (c.port, c.workers, c.timeout, c.debug) == (9000, 3, 2.5, True)
     assert c.extra_index_urls == ("https://a/simple", "https://b/simple")
-    assert c.signing_key == b"k"
 
 
 @pytest.mark.parametrize("env, message", [
@@ -123,7 +122,22 @@ EVERY_VARIABLE = [
     ("NBS2I_STREAM_BATCH", " 1 ", "stream_batch", 1),
     ("NBS2I_STREAM_BLOCK_MS", " 1 ", "stream_block_ms", 1),
     ("NBS2I_STREAM_CLAIM_IDLE_MS", " 1 ", "stream_claim_idle_ms", 1),
-    ("NBS2I_SIGNING_KEY", "k€y", "signing_key", "k€y".encode("utf-8")),
+    ("NBS2I_AS_OF", " 2022-11-30 ", "as_of", "2022-11-30"),
+    ("NBS2I_NOTEBOOK_COMMITTED", "2022-11-30", "notebook_committed", "2022-11-30"),
+    ("NBS2I_REFERENCE", " train ", "reference", "train"),
+    ("NBS2I_REUSE_ENVIRONMENTS", "0", "reuse_environments", False),
+    ("NBS2I_DRIFT", "0", "drift", False),
+    ("NBS2I_DRIFT_WINDOW", "500", "drift_window", 500),
+    ("NBS2I_DRIFT_THRESHOLD", "0.1", "drift_threshold", 0.1),
+    ("NBS2I_LOG_URL", "redis://r:6379/0", "log_url", "redis://r:6379/0"),
+    ("NBS2I_LOG_MODE", "request", "log_mode", "request"),
+    ("NBS2I_LOG_SAMPLE", "0.5", "log_sample", 0.5),
+    ("NBS2I_LOG_STREAM", "s", "log_stream", "s"),
+    ("NBS2I_LOG_QUEUE", "5", "log_queue", 5),
+    ("NBS2I_SIGNING_KEY_PASSWORD", "pw", "signing_key_password", "pw"),
+    ("OPENSHIFT_BUILD_COMMIT", "abc", "build_commit", "abc"),
+    ("OPENSHIFT_BUILD_SOURCE", "https://git/x", "build_source", "https://git/x"),
+    ("NBS2I_BASE_IMAGE", "python:3.11", "base_image", "python:3.11"),
     ("NBS2I_API_TOKEN", "t0ken", "api_token", "t0ken"),
 ]
 
@@ -141,13 +155,17 @@ def test_unset_and_blank_are_the_defaults_and_the_defaults_are_these():
     assert load_config({}) == load_config(blank) == Config()
     assert Config() == Config(
         notebook=None, model_name=None, timeout=3600, installer="auto", cache_dir=None, python=None, index_url=None,
-        extra_index_urls=(), find_links=(), cert_file=None, relax_pins=False, repository_requirements=True, minimal_env=True, serve_requirements=(),
-        signing_key=None, host="0.0.0.0", port=8080, workers=None, threads=1, predict_timeout=60, client_timeout=30.0,
+        extra_index_urls=(), find_links=(), cert_file=None, relax_pins=False, as_of="auto", notebook_committed=None,
+        repository_requirements=True, minimal_env=True, serve_requirements=(), reference=None, reuse_environments=True,
+        signing_key_file=None, signing_key_password=None, signing_certificate_file=None, signing_chain_file=None,
+        verify_key_file=None, verify_chain_file=None, build_commit=None, build_source=None, base_image=None,
+        host="0.0.0.0", port=8080, workers=None, threads=1, predict_timeout=60, client_timeout=30.0,
         max_batch=32, max_batch_instances=10_000, infer_schema=True, batch_wait_ms=2.0, graceful_timeout=30,
         max_request_bytes=10 * 1024 * 1024, debug=False, api_token=None, model_dir=None, access_log=True, mode="http",
         redis_url="redis://127.0.0.1:6379/0", stream_in="nbs2i:samples", stream_out="nbs2i:predictions",
         stream_dead="nbs2i:dead-letter", stream_group="nbs2i", stream_consumer=None, stream_batch=64,
-        stream_block_ms=1000, stream_claim_idle_ms=60000)
+        stream_block_ms=1000, stream_claim_idle_ms=60000, drift=True, drift_window=1000, drift_threshold=0.25,
+        log_url=None, log_mode="all", log_sample=1.0, log_stream="nbs2i:payloads", log_queue=1000)
 
 
 def test_os_environ_is_read_when_no_mapping_is_given(monkeypatch):
@@ -167,9 +185,10 @@ BOOLEANS = [name for name, _, _, value in EVERY_VARIABLE if type(value) is bool]
 @pytest.mark.parametrize("name, field", INTEGERS)
 def test_whole_numbers_are_refused_below_their_minimum_and_when_not_whole(name, field):
     default = getattr(Config(), field)
+    minimum = {"NBS2I_DRIFT_WINDOW": 10}.get(name, 1)  # a window of fewer samples says nothing
     with pytest.raises(ConfigError) as err:
-        load_config({name: "0"})
-    assert str(err.value) == f"{name}=0 is below the minimum 1."
+        load_config({name: str(minimum - 1)})
+    assert str(err.value) == f"{name}={minimum - 1} is below the minimum {minimum}."
     with pytest.raises(ConfigError) as err:
         load_config({name: "2.5"})
     assert str(err.value) == f"{name}='2.5' is not a whole number. Set it to e.g. {name}={default or 1}."
@@ -203,7 +222,15 @@ def test_yes_no_values_all_spellings(name):
 @pytest.mark.parametrize("env, message", [
     ({"NBS2I_MODE": "batch"}, "NBS2I_MODE='batch' is not one of http, stream."),
     ({"NBS2I_INSTALLER": "conda"}, "NBS2I_INSTALLER='conda' is not one of auto, uv, pip."),
-    ({"NBS2I_SIGNING_KEY": "a", "NBS2I_SIGNING_KEY_FILE": "/k"}, "Both NBS2I_SIGNING_KEY and NBS2I_SIGNING_KEY_FILE are set; set only one."),
+    ({"NBS2I_SIGNING_KEY": "a"}, "NBS2I_SIGNING_KEY (an HMAC secret shared by the build and every server) is retired: "
+     "sign with a key pair instead. Build with NBS2I_SIGNING_KEY_FILE=private.pem (ECDSA P-256 or stronger), serve "
+     "with NBS2I_VERIFY_KEY_FILE=public.pem (docs/deploy.md, Signed models)."),
+    ({"NBS2I_AS_OF": "last year"}, "NBS2I_AS_OF='last year' is not today, notebook or a day as YYYY-MM-DD."),
+    ({"NBS2I_LOG_URL": "kafka://k"}, "NBS2I_LOG_URL='kafka://k': give an http(s):// address (a CloudEvents sink: a "
+     "Knative broker, KServe's message dumper) or a redis:// one (a Redis stream)."),
+    ({"NBS2I_LOG_SAMPLE": "2"}, "NBS2I_LOG_SAMPLE=2 is over 1: give the fraction of requests to log, 0 to 1."),
+    ({"NBS2I_VERIFY_KEY_FILE": "/nonexistent/k.pem"}, "NBS2I_VERIFY_KEY_FILE=/nonexistent/k.pem cannot be read (No such "
+     "file or directory)."),
     ({"NBS2I_API_TOKEN_FILE": "/nonexistent/t"}, "NBS2I_API_TOKEN_FILE=/nonexistent/t cannot be read (No such file or directory)."),
 ])
 def test_refusals_word_for_word(env, message):
@@ -215,7 +242,12 @@ def test_refusals_word_for_word(env, message):
 def test_secrets_from_files(tmp_path):
     (tmp_path / "key").write_text("  k1\n", encoding="utf-8")
     (tmp_path / "empty").write_text(" \n")
-    assert load_config({"NBS2I_SIGNING_KEY_FILE": str(tmp_path / "key")}).signing_key == b"k1"
+    (tmp_path / "private.pem").write_text("-----BEGIN EC PRIVATE KEY-----\n...\n")
+    assert load_config({"NBS2I_SIGNING_KEY_FILE": str(tmp_path / "private.pem")}).signing_key_file == tmp_path / "private.pem"
+    with pytest.raises(ConfigError) as err:
+        load_config({"NBS2I_VERIFY_KEY_FILE": str(tmp_path / "key")})
+    assert str(err.value) == (f"NBS2I_VERIFY_KEY_FILE={tmp_path / 'key'} does not hold a PEM public key (a PEM file "
+                              "starting -----BEGIN PUBLIC KEY...).")
     with pytest.raises(ConfigError) as err:
         load_config({"NBS2I_API_TOKEN_FILE": str(tmp_path / "empty")})
     assert str(err.value) == f"NBS2I_API_TOKEN_FILE={tmp_path / 'empty'} is empty."

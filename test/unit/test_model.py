@@ -29,17 +29,58 @@ def test_tampered_artifact_is_refused_before_unpickling(tmp_path):
     assert not marker.exists()
 
 
-def test_signed_model_needs_the_right_key(tmp_path):
-    write_model_dir(tmp_path / "model", key=b"k1")
-    assert load_model(tmp_path, b"k1").predict({"x": 0}) == 1
-    assert load_model(tmp_path).predict({"x": 0}) == 1  # no key at serve time: hash check only
-    with pytest.raises(ModelLoadError, match="signature does not match NBS2I_SIGNING_KEY"):
-        load_model(tmp_path, b"other")
+def _keys(folder, name="key"):
+    """An ECDSA P-256 key pair as PEM files (what `openssl ecparam -name prime256v1` makes)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = folder / f"{name}.pem", folder / f"{name}.pub.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
 
 
-def test_unsigned_model_is_refused_when_a_key_is_set(tmp_path):
+def _signed(tmp_path):
+    from nbs2i import signing
+    from nbs2i_service.config import load_config
+
     write_model_dir(tmp_path / "model")
-    with pytest.raises(ModelLoadError, match="NBS2I_SIGNING_KEY is set but the artifact is unsigned"):
+    private, public = _keys(tmp_path)
+    signing.sign(tmp_path / "model", load_config({"NBS2I_SIGNING_KEY_FILE": str(private)}))
+    return public
+
+
+def test_a_signed_model_loads_with_its_public_key_and_is_refused_with_another(tmp_path):
+    public = _signed(tmp_path)
+    assert load_model(tmp_path, public).predict({"x": 0}) == 1
+    assert load_model(tmp_path).predict({"x": 0}) == 1  # no key at serve time: hash check only
+    _, other = _keys(tmp_path, "other")
+    with pytest.raises(ModelLoadError, match="the signature does not verify: it was not made by the key"):
+        load_model(tmp_path, other)
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda d: (d / "metadata.json").write_text((d / "metadata.json").read_text() + " "), "metadata.json changed"),
+    (lambda d: (d / "extra.txt").write_text("x"), "extra.txt added"),
+    (lambda d: (d / "model.pkl").unlink(), "model.pkl missing"),
+])
+def test_a_changed_signed_model_is_refused_before_anything_is_unpickled(tmp_path, change, named):
+    public = _signed(tmp_path)
+    change(tmp_path / "model")
+    with pytest.raises(ModelLoadError) as err:
+        load_model(tmp_path, public)
+    assert f"the signature does not verify: {named} since it was signed. Nothing was loaded." in str(err.value)
+
+
+def test_an_unsigned_model_is_refused_when_a_key_is_set(tmp_path):
+    write_model_dir(tmp_path / "model")
+    _, public = _keys(tmp_path)
+    with pytest.raises(ModelLoadError, match="NBS2I_VERIFY_KEY_FILE is set but the model is unsigned"):
+        load_model(tmp_path, public)
+    with pytest.raises(ModelLoadError, match="the HMAC key it once took is retired"):
         load_model(tmp_path, b"k1")
 
 
