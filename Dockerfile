@@ -22,7 +22,7 @@ RUN (id -u 1001 >/dev/null 2>&1 || useradd --uid 1001 --gid 0 --home-dir /opt/ap
  && chown -R 1001:0 /opt/app-root \
  && chmod -R g+rwX /opt/app-root
 WORKDIR /opt/app-root
-EXPOSE 8080
+EXPOSE 8080 8081
 # Where a model image holds what its build made of it (docs/images.md): the bills of materials
 # (CycloneDX), the provenance (in-toto, SLSA) and the signature (OpenSSF model signing).
 LABEL io.nbs2i.sbom="/opt/app-root/model/sbom-served.cdx.json" \
@@ -36,7 +36,7 @@ ARG PIP_INDEX_URL=
 ARG PIP_EXTRA_INDEX_URL=
 LABEL io.openshift.s2i.scripts-url="image:///usr/libexec/s2i" \
       io.openshift.s2i.destination="/tmp" \
-      io.openshift.expose-services="8080:http" \
+      io.openshift.expose-services="8080:http,8081:grpc" \
       io.openshift.tags="builder,python,python311,jupyter,notebook,nbs2i" \
       io.k8s.display-name="nbs2i notebook builder" \
       io.k8s.description="Builds a Jupyter notebook that trains a model into an image serving it over HTTP." \
@@ -63,7 +63,7 @@ FROM base AS runtime
 # a directory /opt/app-root/x lands as /opt/app-root/x, where the build made it.
 LABEL io.openshift.s2i.scripts-url="image:///usr/libexec/s2i" \
       io.openshift.s2i.assemble-input-files="/opt/app-root/venv;/opt/app-root/model;/opt/app-root/service" \
-      io.openshift.expose-services="8080:http" \
+      io.openshift.expose-services="8080:http,8081:grpc" \
       io.openshift.tags="runtime,python,python311,nbs2i" \
       io.k8s.display-name="nbs2i model runtime" \
       io.k8s.description="Serves a model built by nb-builder: its venv, model and service, nothing else." \

@@ -10,7 +10,7 @@ NBS2I := $(VENV)/bin/nbs2i
 # uv trusts the system CA store, as pip does (not only the roots it bundles)
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: help setup demo test test-unit images base-image bench mutation clean
+.PHONY: help setup demo test test-unit images base-image bench mutation proto clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,10 @@ bench: setup  ## benchmarks: writes docs/benchmarks.md and docs/bench/*.png (not
 
 mutation: setup  ## mutation score of the service's unit tests (mutmut, ~10 min; not part of make test): docs/benchmarks.md
 	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python mutmut==3.8.1 && $(VENV)/bin/python -m bench.mutation
+
+proto:  ## compile the gRPC interface (service_skeleton/nbs2i_service/grpc_predict_v2.proto) into the descriptor the service loads
+	$(VENV)/bin/python -m grpc_tools.protoc -I service_skeleton/nbs2i_service \
+	    --descriptor_set_out=service_skeleton/nbs2i_service/grpc_predict_v2.binpb grpc_predict_v2.proto
 
 clean:  ## remove build outputs and the dev venv
 	rm -rf build $(VENV) .pytest_cache

@@ -36,7 +36,9 @@ def _stale(results: dict, part: str) -> bool:
 def goals(results: dict) -> list[targets.Target]:
     parts, cores = results["parts"], results["run"]["machine"]["cores"]
     found: list[targets.Target] = []
-    checks = {"serving": lambda p: targets.serving(p, cores), "batching": targets.batching, "day_two": targets.day_two,
+    checks = {"serving": lambda p: targets.serving(p, cores), "grpc": targets.grpc, "engines": targets.engines,
+              "batching": targets.batching,
+              "day_two": targets.day_two,
               "rebuild": targets.rebuild}
     for part, check in checks.items():
         if part in parts:
@@ -109,6 +111,29 @@ def _serving(results: dict) -> list[str]:
     return lines + ["![serving](bench/serving-kmeans.png)", ""]
 
 
+def _grpc(results: dict) -> list[str]:
+    part = results["parts"]["grpc"]
+    return _heading(results, "grpc", "The Open Inference Protocol: gRPC and REST V2 (kmeans, c=8)") + _table(
+        part["rows"], (8,)) + ["", f"MLServer {part['mlserver']}. Every point is driven by the same client "
+                               "(bench/calls.py: 8 connections over two processes, calls sent as prepared bytes, "
+                               "answers left unparsed), since wrk speaks no gRPC; its own cost is on the same cores, so "
+                               "these figures are lower than the wrk ones above. nbs2i's gRPC runs in its gevent "
+                               "workers (docs/choices.md).", ""]
+
+
+def _engines(results: dict) -> list[str]:
+    part = results["parts"]["engines"]
+    lines = _heading(results, "engines", f"Scoring a table: nbs2i score, Spark and Ray ({part['rows']:,} kmeans rows)")
+    lines += ["| scorer | rows/s | seconds |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {rate:,.0f} | {part['seconds'][name]:.1f} |" for name, rate in part["rows_per_second"].items()]
+    v = part["versions"]
+    return lines + ["", f"From a file to a file, engine start included, on {part['cores']} cores: nbs2i score reads JSON "
+                    f"Lines, the engines Parquet (pyspark {v['pyspark']}, Ray {v['ray']}, MLflow {v['mlflow']}). nbs2i "
+                    "runs the notebook's own code in OUT/venv's Python behind a pipe, `predictor` per sample where the "
+                    "notebook has no `batch_predictor` (kmeans has none); MLflow's spark_udf calls the estimator's "
+                    "`predict` on each Arrow batch, in the engine's Python (env_manager=local).", ""]
+
+
 def _batching(results: dict) -> list[str]:
     part = results["parts"]["batching"]
     return _heading(results, "batching", "Batching (examples/batch-vectorised, single /predict requests)") + _table(
@@ -170,6 +195,13 @@ def _key_figures(results: dict) -> dict[str, tuple[float, bool]]:
         for c in targets.CONCURRENCY:
             found[f"nbs2i kmeans c={c} req/s"] = (at(parts["serving"]["rows"][targets.NBS2I], c)["rps"], True)
             found[f"nbs2i kmeans c={c} p99 ms"] = (at(parts["serving"]["rows"][targets.NBS2I], c)["p99_ms"], False)
+    if "grpc" in parts:
+        found["nbs2i gRPC ModelInfer c=8 calls/s"] = (at(parts["grpc"]["rows"][targets.GRPC], 8)["rps"], True)
+        found["nbs2i gRPC ModelInfer c=8 p99 ms"] = (at(parts["grpc"]["rows"][targets.GRPC], 8)["p99_ms"], False)
+    if "engines" in parts:
+        for name, rate in parts["engines"]["rows_per_second"].items():
+            if name.startswith("nbs2i"):
+                found[f"{name} rows/s"] = (rate, True)
     if "batching" in parts:
         found["batching on, c=32 req/s"] = (at(parts["batching"]["rows"]["batching on (the default)"], 32)["rps"], True)
     if "rebuild" in parts:
@@ -233,6 +265,10 @@ def write(results: dict, docs: Path) -> None:
     if "serving" in results["parts"]:
         _plot(results, plots)
         lines += _serving(results)
+    if "grpc" in results["parts"]:
+        lines += _grpc(results)
+    if "engines" in results["parts"]:
+        lines += _engines(results)
     if "batching" in results["parts"]:
         lines += _batching(results)
     if "day_two" in results["parts"]:

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import load, report, servers, targets, venvs
+from bench import calls, load, report, servers, targets, venvs
 from test.helpers import engine_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +34,7 @@ SAMPLE = [0.5, 0.5]
 HOUSE = {"area_m2": 90, "rooms": 3, "age_years": 20, "distance_km": 5}
 # A notebook whose predictor answers a constant: nbs2i's own cost, apart from any model's.
 CONSTANT = ["def predictor(sample):\n    return 0", "example = [0.5, 0.5]"]
+ENGINE_ROWS = int(os.environ.get("BENCH_ENGINE_ROWS", "1000000"))
 
 
 def log(message: str) -> None:
@@ -138,6 +139,140 @@ def serving(outs: dict[str, Path], pins: list[str]) -> dict:
     return {"rows": rows, "kinds": {label: point[4] for label, point in points.items()}, "memory_at_rest": rest,
             "predictor_per_s": servers.predictor_rate(out, SAMPLE, threads),
             "versions": {name: venvs.version(venv, name if name != "flask" else "flask") for name, venv in v.items()}}
+
+
+INFER = "/inference.GRPCInferenceService/ModelInfer"
+
+
+def _infer_message(model: str) -> bytes:
+    """The kmeans sample as a ModelInferRequest (typed contents), serialized once."""
+    from tritonclient.grpc import service_pb2
+
+    asked = service_pb2.ModelInferRequest(model_name=model)
+    tensor = asked.inputs.add(name="input-0", datatype="FP64", shape=[1, 2])
+    tensor.contents.fp64_contents.extend(SAMPLE)
+    return asked.SerializeToString()
+
+
+def _grpc_answer(target: str, payload: bytes) -> list:
+    import grpc
+    from tritonclient.grpc import service_pb2
+
+    with grpc.insecure_channel(target) as channel:
+        answer = service_pb2.ModelInferResponse.FromString(channel.unary_unary(INFER)(payload, timeout=30))
+    contents = answer.outputs[0].contents
+    return list(contents.fp64_contents) or list(contents.int64_contents) or list(contents.int_contents)
+
+
+def grpc_part(out: Path, pins: list[str]) -> dict:
+    """The Open Inference Protocol at c=8: gRPC ModelInfer against REST V2 infer, nbs2i and MLServer,
+    every point driven by the same client (bench/calls.py), interleaved rounds, medians."""
+    log(f"gRPC (kmeans): ModelInfer and REST V2 infer, nbs2i and MLServer, c=8, {ROUNDS} interleaved rounds")
+    file, expected = model_file(out)
+    mls, mls_grpc = servers.mlserver(venvs.make(WORK, "mlserver", pins), file, "kmeans", CORES, WORK)
+    ours = servers.nbs2i(out)
+    name = json.loads(load.get(ours.url + "/metadata"))["model_name"]
+    rest = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": SAMPLE}]}).encode()
+    points = {"nbs2i, gRPC ModelInfer": ("grpc", ours.grpc, INFER, _infer_message(name)),
+              "nbs2i, REST V2 infer": ("http", f"127.0.0.1:{ours.port}", f"/v2/models/{name}/infer", rest),
+              f"MLServer ({CORES} workers), gRPC ModelInfer": ("grpc", f"127.0.0.1:{mls_grpc}", INFER,
+                                                               _infer_message("kmeans")),
+              f"MLServer ({CORES} workers), REST V2 infer": ("http", f"127.0.0.1:{mls.port}", "/v2/models/kmeans/infer",
+                                                             rest)}
+    try:
+        if not _close(_grpc_answer(ours.grpc, points["nbs2i, gRPC ModelInfer"][3]), expected["centre"]) or \
+                _grpc_answer(f"127.0.0.1:{mls_grpc}", _infer_message("kmeans")) != [expected["label"]]:
+            raise RuntimeError("a gRPC server did not answer the expected prediction: it would not be timed fairly")
+        found: dict[str, list] = {label: [] for label in points}
+        for number in range(ROUNDS):
+            log(f"  round {number + 1} of {ROUNDS}")
+            for label, (kind, target, path, payload) in points.items():
+                found[label].append(calls.run(kind, target, path, payload, 8, SECONDS))
+    finally:
+        ours.stop()
+        mls.stop()
+    return {"rows": {label: {8: _median(results)} for label, results in found.items()},
+            "mlserver": venvs.version(venvs.make(WORK, "mlserver", pins), "mlserver")}
+
+
+def _engine_rows(folder: Path) -> tuple[Path, Path]:
+    """ENGINE_ROWS points, the first SAMPLE, as JSON Lines (nbs2i score) and Parquet (the engines)."""
+    import numpy as np
+    import pandas as pd
+
+    jsonl, parquet = folder / f"points-{ENGINE_ROWS}.jsonl", folder / f"points-{ENGINE_ROWS}.parquet"
+    if not parquet.exists():
+        points = np.random.default_rng(7).random((ENGINE_ROWS, 2))
+        points[0] = SAMPLE
+        with jsonl.open("w") as file:
+            file.writelines(f"[{x!r}, {y!r}]\n" for x, y in points.tolist())
+        pd.DataFrame(points, columns=["x", "y"]).to_parquet(parquet)
+    return jsonl, parquet
+
+
+def _written(target: Path) -> list[dict]:
+    files = [target] if target.is_file() else sorted(p for p in target.glob("*.json*") if not p.name.startswith("."))
+    return [json.loads(line) for part in files for line in part.read_text().splitlines()]
+
+
+def engines(out: Path, pins: list[str]) -> dict:
+    """Rows per second scoring ENGINE_ROWS kmeans points from a file to a file, start to end (engine
+    start included): nbs2i score in one process, nbs2i on Spark local[CORES] and on Ray (`nbs2i score
+    --engine`), and MLflow's spark_udf on the same model in its own venv; interleaved rounds, medians."""
+    log(f"engines (kmeans): {ENGINE_ROWS:,} rows, nbs2i score, Spark, Ray and MLflow's spark_udf, {ROUNDS} rounds")
+    folder = WORK / "engines"
+    folder.mkdir(exist_ok=True)
+    jsonl, parquet = _engine_rows(folder)
+    file, expected = model_file(out)
+    mlflow_venv = venvs.make(WORK, "mlflow-spark", pins)
+    mlflow_dir = WORK / "mlflow-kmeans-spark"
+    shutil.rmtree(mlflow_dir, ignore_errors=True)
+    subprocess.run([str(mlflow_venv / "bin/python"), str(servers.PEERS / "mlflow_model.py"), str(file),
+                    str(mlflow_dir)], check=True, capture_output=True)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "RAY_USAGE_STATS_ENABLED": "0"}
+    runs = {"nbs2i score (one process)": [NBS2I, "score", str(out), "--input", str(jsonl)],
+            f"nbs2i on Spark local[{CORES}]": [NBS2I, "score", str(out), "--engine", "spark", "--master",
+                                                f"local[{CORES}]", "--input", str(parquet)],
+            f"nbs2i on Ray ({max(1, CORES - 1)} actors)": [NBS2I, "score", str(out), "--engine", "ray", "--input",
+                                                            str(parquet)],
+            f"MLflow spark_udf, Spark local[{CORES}]": [str(mlflow_venv / "bin/python"),
+                                                        str(servers.PEERS / "mlflow_spark.py"), str(mlflow_dir),
+                                                        str(parquet)]}
+    seconds: dict[str, list[float]] = {label: [] for label in runs}
+    for number in range(ROUNDS):
+        log(f"  round {number + 1} of {ROUNDS}")
+        for label, command in runs.items():
+            target = folder / f"scored-{len(seconds[label])}"
+            shutil.rmtree(target, ignore_errors=True)
+            target.unlink(missing_ok=True)
+            mlflow = label.startswith("MLflow")
+            command = [*command, str(target), str(CORES)] if mlflow else [*command, "--output", str(target)]
+            started = time.monotonic()
+            done = subprocess.run(command, env={**env, "PYSPARK_PYTHON": command[0]} if mlflow else env,
+                                  capture_output=True, text=True)
+            seconds[label].append(time.monotonic() - started)
+            if done.returncode != 0:
+                raise RuntimeError(f"{label} failed: {done.stderr[-2000:]}")
+            if mlflow:  # the labels; the first row is SAMPLE
+                found = json.loads(done.stdout.strip().splitlines()[-1])
+                ok = found["rows"] == ENGINE_ROWS and found["first"] == expected["label"]
+            else:
+                records = _written(target)
+                answers = [r.get("prediction") for r in records]
+                answers = [json.loads(a) if isinstance(a, str) else a for a in answers]
+                ordered = "Ray" not in label  # Ray writes its blocks in no set order
+                ok = len(records) == ENGINE_ROWS and not any(r.get("error") for r in records) and (
+                    _close(answers[0], expected["centre"]) if ordered else
+                    any(_close(a, expected["centre"]) for a in answers))
+            if not ok:
+                raise RuntimeError(f"{label} did not score every row as the model does: it would not be timed fairly")
+            shutil.rmtree(target, ignore_errors=True)
+            target.unlink(missing_ok=True)
+    return {"rows": ENGINE_ROWS, "cores": CORES,
+            "rows_per_second": {label: ENGINE_ROWS / statistics.median(s) for label, s in seconds.items()},
+            "seconds": {label: statistics.median(s) for label, s in seconds.items()},
+            "versions": {"pyspark": venvs.version(Path(sys.prefix), "pyspark"), "ray": venvs.version(Path(sys.prefix), "ray"),
+                         "mlflow": venvs.version(mlflow_venv, "mlflow")}}
 
 
 def batching(out: Path) -> dict:
@@ -304,7 +439,7 @@ def commit() -> str:
     return f"{head}{' (with uncommitted changes)' if dirty else ''}"
 
 
-PARTS = ("serving", "batching", "day_two", "stalled", "start", "memory", "rebuild", "builds", "served_sizes", "images")
+PARTS = ("serving", "grpc", "engines", "batching", "day_two", "stalled", "start", "memory", "rebuild", "builds", "served_sizes", "images")
 
 
 def main() -> None:
@@ -330,7 +465,9 @@ def main() -> None:
     outs["constant"] = WORK / "out-constant"
     build(constant_src, outs["constant"])
     pins = venvs.model_pins(outs["kmeans"])
-    steps = {"serving": lambda: serving(outs, pins), "batching": lambda: batching(outs["batch-vectorised"]),
+    steps = {"serving": lambda: serving(outs, pins), "grpc": lambda: grpc_part(outs["kmeans"], pins),
+             "engines": lambda: engines(outs["kmeans"], pins),
+             "batching": lambda: batching(outs["batch-vectorised"]),
              "day_two": lambda: day_two(outs["kmeans"]), "stalled": lambda: stalled(outs["kmeans"]),
              "start": lambda: start_to_ready(outs["kmeans"]), "memory": lambda: memory(outs["kmeans"]),
              "rebuild": rebuild, "builds": build_times, "served_sizes": served_sizes, "images": images}

@@ -67,13 +67,15 @@ class Server:
 
 def nbs2i(out: Path, workers: int | None = None, threads: int = 1, env: dict | None = None) -> Server:
     """`nbs2i serve` as a user runs it: its defaults (access log, drift) unless env says otherwise."""
-    port = free_port()
-    extra = {"PORT": str(port), "NBS2I_HOST": "127.0.0.1", "NBS2I_THREADS": str(threads)}
+    port, grpc = free_port(), free_port()  # each on its own gRPC port: many run at once
+    extra = {"PORT": str(port), "NBS2I_HOST": "127.0.0.1", "NBS2I_THREADS": str(threads), "NBS2I_GRPC_PORT": str(grpc)}
     if workers:
         extra["WEB_CONCURRENCY"] = str(workers)
     extra.update(env or {})
     cmd = [str(out / "venv/bin/python"), "-m", "gunicorn", "--config", str(out / "service/gunicorn.conf.py")]
-    return Server(f"nbs2i w={workers or 'default'} t={threads}", cmd, port, "/health/ready", extra)
+    server = Server(f"nbs2i w={workers or 'default'} t={threads}", cmd, port, "/health/ready", extra)
+    server.grpc = f"127.0.0.1:{extra['NBS2I_GRPC_PORT']}"
+    return server
 
 
 def constant(python: Path, workers: int, keep_alive: bool) -> Server:
@@ -183,6 +185,7 @@ def start_to_ready(cmd: list[str], env: dict, ready: str = "/health/ready") -> f
     port = free_port()
     full = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     full.update(env, PORT=str(port))
+    full.setdefault("NBS2I_GRPC_PORT", str(free_port()))
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -205,7 +208,7 @@ def image_start_to_ready(image: str, env: dict) -> float:
     port = free_port()
     started = time.monotonic()
     cid = subprocess.run(["podman", "run", "-d", "--read-only", "--user", "1000680000:0", "-e", f"PORT={port}",
-                          "-e", "NBS2I_ACCESS_LOG=0", image], env=env, capture_output=True, text=True,
+                          "-e", f"NBS2I_GRPC_PORT={free_port()}", "-e", "NBS2I_ACCESS_LOG=0", image], env=env, capture_output=True, text=True,
                          check=True).stdout.strip()
     try:
         return _until_ready(f"http://127.0.0.1:{port}/health/ready", started, image)

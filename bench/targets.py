@@ -103,3 +103,43 @@ def rebuild(part: dict) -> list[Target]:
     total, cells = part["total"], part["cells"]
     return [Target(total <= cells + 5, f"warm rebuild of kmeans {total:.1f} s, its cells' own time {cells:.1f} s; goal at "
                    "most 5 s more")]
+
+
+GRPC = "nbs2i, gRPC ModelInfer"
+GRPC_REST = "nbs2i, REST V2 infer"
+
+
+def grpc(part: dict) -> list[Target]:
+    """nbs2i's ModelInfer at c=8 against the best other gRPC server's, and against its own REST V2."""
+    rows = part["rows"]
+    ours = at(rows[GRPC], 8)
+    others = [label for label in rows if "gRPC" in label and label != GRPC]
+    best, rps = _best(rows, others, 8)
+    lowest, p99 = _best(rows, others, 8, "p99_ms")
+    rest = at(rows[GRPC_REST], 8)
+    return [Target(ours["rps"] >= rps, f"gRPC ModelInfer c=8: nbs2i {ours['rps']:,.0f} calls/s, the best other gRPC "
+                   f"server {best} {rps:,.0f}; goal at least the best"),
+            Target(ours["p99_ms"] < p99, f"gRPC ModelInfer c=8: nbs2i p99 {ours['p99_ms']:.2f} ms, the lowest other "
+                   f"{lowest} {p99:.2f} ms; goal below it"),
+            Target(ours["p99_ms"] <= rest["p99_ms"], f"gRPC ModelInfer c=8: nbs2i p99 {ours['p99_ms']:.2f} ms, its own REST "
+                   f"V2 infer {rest['p99_ms']:.2f} ms (the same client); goal gRPC no slower than REST")]
+
+
+ENGINE_ONE = "nbs2i score (one process)"
+
+
+def engines(part: dict) -> list[Target]:
+    """Rows/s from file to file: nbs2i on each engine against nbs2i score in one process (what the
+    engine adds), and nbs2i on Spark against the best other Spark UDF on the same model."""
+    rates = part["rows_per_second"]
+    one = rates[ENGINE_ONE]
+    label = lambda start: next(name for name in rates if name.startswith(start))
+    spark, ray = label("nbs2i on Spark"), label("nbs2i on Ray")
+    others = [name for name in rates if "spark_udf" in name]
+    found = [Target(rates[name] >= one, f"{part['rows']:,} rows: {name} {rates[name]:,.0f} rows/s, {ENGINE_ONE} "
+                    f"{one:,.0f}; goal at least one process") for name in (spark, ray)]
+    if others:
+        best = max(others, key=lambda name: rates[name])
+        found.append(Target(rates[spark] >= rates[best], f"{part['rows']:,} rows: {spark} {rates[spark]:,.0f} rows/s, "
+                            f"{best} {rates[best]:,.0f}; goal at least the best other Spark UDF"))
+    return found

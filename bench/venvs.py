@@ -9,7 +9,7 @@ from pathlib import Path
 
 # MLServer 1.7.1 does not start with uvloop 0.22 (its open issue 2286).
 PACKAGES = {"mlserver": ["mlserver", "mlserver-sklearn", "uvloop<0.22"], "bentoml": ["bentoml"],
-            "litserve": ["litserve"], "mlflow": ["mlflow"], "flask": ["flask", "gunicorn"]}
+            "litserve": ["litserve"], "mlflow": ["mlflow"], "mlflow-spark": ["mlflow", "pyspark", "pandas", "pyarrow"], "flask": ["flask", "gunicorn"]}
 MODEL_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl")
 
 

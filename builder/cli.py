@@ -15,6 +15,24 @@ from . import __version__, image, serve
 from .errors import BuildError
 
 
+def _engine_score(args: argparse.Namespace) -> dict:
+    """`nbs2i score --engine`: the engine runs here (its driver), the model in OUT/venv on its workers."""
+    package = {"spark": "pyspark", "ray": "ray"}[args.engine]
+    try:
+        __import__(package)
+    except ImportError:
+        raise BuildError(f"--engine {args.engine} needs {package} in this environment ({sys.executable}): "
+                         f"pip install 'nbs2i[{args.engine}]'.") from None
+    fmt = {"jsonl": "json", "csv": "csv"}.get(args.format or "")
+    if args.engine == "spark":
+        from nbs2i_service import spark
+
+        return spark.score_files(args.out, args.input, args.output, args.master, fmt)
+    from nbs2i_service import ray
+
+    return ray.score_files(args.out, args.input, args.output, fmt)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nbs2i", description="Turn a Jupyter notebook into a model service.")
     parser.add_argument("--version", action="version", version=f"nbs2i {__version__}")
@@ -44,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "(README: Configuration), e.g. NBS2I_API_TOKEN, NBS2I_THREADS, NBS2I_MAX_BATCH.")
     srv.add_argument("out", help="a build output (nbs2i build ... --out OUT)")
     srv.add_argument("--port", type=int, help="default: PORT or 8080")
+    srv.add_argument("--grpc-port", type=int, help="the Open Inference Protocol over gRPC; default: NBS2I_GRPC_PORT "
+                                                   "or 8081; 0: none")
     srv.add_argument("--host", help="default: NBS2I_HOST or 0.0.0.0")
     srv.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY or the CPUs available")
 
@@ -70,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--shard", metavar="I/N", help="score the I-th (from 0) of N line ranges of a JSON Lines input "
                        "into OUTPUT.part-I-of-N (env JOB_COMPLETION_INDEX and JOB_COMPLETIONS, as in an Indexed Job)")
     score.add_argument("--merge", action="store_true", help="join the parts OUTPUT.part-*-of-N into OUTPUT, in input order")
+    score.add_argument("--engine", choices=("spark", "ray"),
+                       help="score with Spark (local, or SPARK_HOME's master) or Ray (RAY_ADDRESS, else local): "
+                            "--input any path or URI the engine reads (Parquet, JSON Lines, CSV), --output a folder "
+                            "of JSON Lines; needs pyspark or ray[data] in this environment (pip install 'nbs2i[spark]')")
+    score.add_argument("--master", help="with --engine spark: the Spark master (default local[*], or spark-submit's)")
 
     drift = sub.add_parser("drift", help="the drift of a file of samples (or payload-log events) against the "
                                          "notebook's training data",
@@ -121,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
             pipeline.build(args.source, Path(args.out), config)
         elif args.command == "serve":
-            serve.exec_service(Path(args.out), args.port, args.workers, args.host)
+            serve.exec_service(Path(args.out), args.port, args.workers, args.host, args.grpc_port)
         elif args.command == "score" and args.merge:
             from nbs2i_service.score import ShardError, merge
 
@@ -130,6 +155,18 @@ def main(argv: list[str] | None = None) -> int:
             except (ShardError, OSError) as exc:
                 raise BuildError(str(exc)) from None
             print(f"---> merged {counts['samples']:,} samples ({counts['errors']:,} errors) into {args.output}",
+                  file=sys.stderr)
+        elif args.command == "score" and args.engine:
+            if not args.out or not args.input:
+                raise BuildError(f"nbs2i score --engine {args.engine} needs OUT, --input and --output.")
+            from nbs2i_service.pipe import Refused
+
+            try:
+                counts = _engine_score(args)
+            except Refused as exc:  # the workers would not load the model: exit 3, as every loader
+                print(f"ERROR: {exc}", file=sys.stderr)
+                return 3
+            print(f"---> scored {counts['samples']:,} samples ({counts['errors']:,} errors) to {args.output}",
                   file=sys.stderr)
         elif args.command == "score":
             if not args.out or not args.input:

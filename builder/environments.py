@@ -32,8 +32,11 @@ from .requirements import Requirement, install_args, make
 # threadpoolctl: thread pools across fork (nbs2i_service/threads.py; threadpool_limits(limits=)
 # since 2.0); redis: the stream worker (NBS2I_MODE=stream); cloudpickle 2.2: Python 3.11's code objects;
 # jsonschema 4, not 4.18: 4.18 needs attrs 22.2, newer than the attrs of a model built as of 2022.
+# gRPC's floors are low on purpose: a notebook's pinned protobuf (3.20 beside an old TensorFlow) must
+# still resolve, and grpc_front.py reads its messages with any protobuf from 3.20 on.
 SERVICE_REQUIREMENTS = ("cloudpickle>=2.2", "flask>=3,<4", "gunicorn[gevent]>=23", "threadpoolctl>=2",
-                        "orjson>=3.9", "jsonschema>=4", "fastjsonschema>=2.19", "redis>=5")
+                        "orjson>=3.9", "jsonschema>=4", "fastjsonschema>=2.19", "redis>=5",
+                        "grpcio>=1.48", "grpcio-health-checking>=1.48", "grpcio-reflection>=1.48")
 # What runs the cells and saves the model, and nothing else of nbs2i's: a repository's own pins
 # (a web app's Flask==1.1.2 in requirements.txt) never meet the service's in the build
 # environment. IPython 8, because 9 removed what many notebooks still import

@@ -30,15 +30,18 @@ def exec_module(out: Path, module: str, args: list[str]) -> None:
     os.execve(python, [python, "-m", module, *args], env)
 
 
-def exec_service(out: Path, port: int | None = None, workers: int | None = None, host: str | None = None) -> None:
+def exec_service(out: Path, port: int | None = None, workers: int | None = None, host: str | None = None,
+                 grpc_port: int | None = None) -> None:
     """Replace this process with gunicorn (so it gets signals directly, as PID 1 in a container)."""
     out = Path(out).resolve()
     argv = command(out)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if port is not None:
-        env["PORT"] = str(port)
+        env["PORT"] = env["NBS2I_HTTP_PORT"] = str(port)
     if workers is not None:
         env["WEB_CONCURRENCY"] = str(workers)
     if host is not None:
         env["NBS2I_HOST"] = host
+    if grpc_port is not None:
+        env["NBS2I_GRPC_PORT"] = str(grpc_port)
     os.execve(argv[0], argv, env)

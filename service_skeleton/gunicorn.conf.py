@@ -43,9 +43,40 @@ def pre_fork(server, worker):
     gc.freeze()
 
 
+# The Open Inference Protocol over gRPC (nbs2i_service/grpc_front.py) on NBS2I_GRPC_PORT, in
+# every worker beside HTTP: started once forked (grpcio must not start before a fork), the
+# port shared with SO_REUSEPORT. The master checks first that no other process holds it, since
+# SO_REUSEPORT would otherwise share that process's port without a word.
+def on_starting(server):
+    if _config.grpc_port:
+        from nbs2i_service.http import port_taken
+
+        taken = port_taken(_config.host, _config.grpc_port)
+        if taken:
+            server.log.error("gRPC: %s (NBS2I_GRPC_PORT=%d; 0 turns gRPC off)", taken, _config.grpc_port)
+            raise SystemExit(1)
+
+
 # After the worker has installed its signal handlers: a SIGTERM that arrives meanwhile is not lost.
 def post_worker_init(worker):
     limit_in_worker(_per_worker)
+    if _config.grpc_port:
+        from nbs2i_service import grpc_front
+        from nbs2i_service.worker import Worker
+
+        gevent = isinstance(worker, Worker)
+        worker.nbs2i_grpc = grpc_front.serve(
+            worker.wsgi.svc, _config.host, _config.grpc_port, gevent,
+            worker.worker_connections if gevent else max(threads, 4), worker.log,
+            _config.predict_timeout if gevent else None)
+        worker.log.info("gRPC (Open Inference Protocol, health, reflection) on %s:%d", _config.host, _config.grpc_port)
+
+
+# A worker stops: its gRPC calls in flight finish (the gevent worker began draining at SIGTERM).
+def worker_exit(server, worker):
+    running = getattr(worker, "nbs2i_grpc", None)
+    if running is not None:
+        running.stop(_config.graceful_timeout).wait(_config.graceful_timeout)
 
 
 # No control socket: nothing uses it, and its default place ($HOME) is read-only in the

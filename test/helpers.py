@@ -108,6 +108,10 @@ class Service:
         """workers=None: no --workers, so WEB_CONCURRENCY (or the CPU count) decides."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # gRPC on a port of its own too: two services on one port would share it (SO_REUSEPORT)
+        env.setdefault("NBS2I_GRPC_PORT", str(free_port()))
+        self.grpc_port = int(env["NBS2I_GRPC_PORT"])
+        self.grpc = f"127.0.0.1:{self.grpc_port}"
         full = build_env(NBS2I_HOST="127.0.0.1", **env)
         self.log_path = out.parent / f"serve-{self.port}.log"
         self.log = open(self.log_path, "w")

@@ -18,7 +18,6 @@ from .model import Model
 from .service import ENDPOINTS, Service
 
 __all__ = ["ENDPOINTS", "create_app"]
-VERSION = "0.1.0"
 
 
 def _json(body: Any, status: int = 200, headers: dict | None = None) -> Response:
@@ -79,7 +78,7 @@ def _v2_routes(app: Flask, svc: Service) -> None:
                                  request.headers.get("Inference-Header-Content-Length"), _rid())
         return Response(body, mimetype=http.JSON if not headers else "application/octet-stream", headers=headers)
 
-    app.add_url_rule("/v2", "v2_server", lambda: _json(v2.server_metadata(VERSION)), methods=["GET"])
+    app.add_url_rule("/v2", "v2_server", lambda: _json(v2.server_metadata()), methods=["GET"])
     rule("/v2/models/<name>", "v2_model", model)
     rule("/v2/models/<name>/ready", "v2_model_ready", model_ready)
     rule("/v2/models/<name>/infer", "v2_infer", infer, "POST")

@@ -14,6 +14,7 @@ from typing import Mapping
 DEFAULT_TIMEOUT_S = 3600  # a notebook that trains for more than an hour should say so
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 DEFAULT_PORT = 8080
+DEFAULT_GRPC_PORT = 8081  # KServe's gRPC port
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,7 @@ class Config:
     # serve
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
+    grpc_port: int = DEFAULT_GRPC_PORT  # 0: no gRPC
     workers: int | None = None
     threads: int = 1
     predict_timeout: int = 60
@@ -102,6 +104,23 @@ def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: in
     if value < minimum:
         raise ConfigError(f"{name}={value} is below the minimum {minimum}.")
     return value
+
+
+def _grpc_port(environ: Mapping[str, str]) -> int:
+    """NBS2I_GRPC_PORT: 0 turns gRPC off; else a port apart from PORT's."""
+    value = _int(environ, "NBS2I_GRPC_PORT", DEFAULT_GRPC_PORT, minimum=0)
+    if value > 65535:
+        raise ConfigError(f"NBS2I_GRPC_PORT={value} is not a port (1-65535, or 0 for no gRPC).")
+    if value and value == _http_port(environ):
+        raise ConfigError(f"NBS2I_GRPC_PORT={value} is also HTTP's port: HTTP and gRPC need a port each "
+                          "(KServe's are 8080 and 8081), or NBS2I_GRPC_PORT=0 for no gRPC. Where the platform sets "
+                          "PORT to the gRPC port (Knative, KServe with an h2c port), give HTTP NBS2I_HTTP_PORT.")
+    return value
+
+
+def _http_port(environ: Mapping[str, str]) -> int:
+    """HTTP's port: NBS2I_HTTP_PORT, else PORT (what Knative and KServe set), else 8080."""
+    return _int(environ, "NBS2I_HTTP_PORT", None, minimum=1) or _int(environ, "PORT", DEFAULT_PORT, minimum=1)
 
 
 def _float(environ: Mapping[str, str], name: str, default: float, zero: bool = False) -> float:
@@ -243,7 +262,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         build_source=env.get("OPENSHIFT_BUILD_SOURCE", "").strip() or None,
         base_image=env.get("NBS2I_BASE_IMAGE", "").strip() or None,
         host=env.get("NBS2I_HOST", "").strip() or "0.0.0.0",
-        port=_int(env, "PORT", DEFAULT_PORT, minimum=1),
+        port=_http_port(env),
+        grpc_port=_grpc_port(env),
         workers=_int(env, "WEB_CONCURRENCY", None, minimum=1),
         threads=_int(env, "NBS2I_THREADS", 1, minimum=1),
         predict_timeout=_int(env, "NBS2I_PREDICT_TIMEOUT", 60, minimum=1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import socket
 import uuid
 from typing import Any, Callable
 
@@ -99,3 +100,14 @@ def json_headers(status: int, rid: str, length: int) -> list[tuple[str, str]]:
     if status == 401:
         headers.append(("WWW-Authenticate", "Bearer"))
     return headers
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why host:port cannot be bound by this process alone (another listens on it), or None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:  # no SO_REUSEPORT: any listener refuses it
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"{host}:{port} is in use ({exc.strerror}): another process listens there"
+    return None

@@ -58,7 +58,7 @@ def samples(stream: IO[str], fmt: str) -> Iterator[tuple[int, Any, dict | None]]
             yield number, None, {"code": "malformed_json", "message": f"not valid JSON: {exc}"}
 
 
-def _score_chunk(model: Model, chunk: list[tuple[int, Any, dict | None]]) -> list[dict]:
+def score_chunk(model: Model, chunk: list[tuple[int, Any, dict | None]]) -> list[dict]:
     answers: list[dict | None] = [None] * len(chunk)
     valid = []
     for i, (number, sample, error) in enumerate(chunk):
@@ -79,7 +79,7 @@ def _score_chunk(model: Model, chunk: list[tuple[int, Any, dict | None]]) -> lis
     return answers  # type: ignore[return-value]
 
 
-def _line(answer: dict) -> bytes:
+def answer_line(answer: dict) -> bytes:
     try:
         return encode.dumps(answer) + b"\n"
     except TypeError as exc:
@@ -93,8 +93,8 @@ def run(model: Model, source: IO[str], sink: IO[bytes], fmt: str, batch_size: in
     last = started = time.monotonic()
 
     def flush() -> None:
-        for answer in _score_chunk(model, chunk):
-            sink.write(_line(answer))
+        for answer in score_chunk(model, chunk):
+            sink.write(answer_line(answer))
             counts["errors"] += "error" in answer
         counts["samples"] += len(chunk)
         chunk.clear()
@@ -206,7 +206,7 @@ def merge(output: str) -> dict[str, int]:
                         answer = encode.loads(line)
                         if isinstance(answer["error"].get("line"), int):
                             answer["error"]["line"] += offset
-                        line = _line(answer)
+                        line = answer_line(answer)
                     sink.write(line)
             offset += done["input_lines"]
             totals["samples"] += done["samples"]

@@ -21,8 +21,9 @@ from .payloads import PayloadLog
 log = logging.getLogger("nbs2i")
 ENDPOINTS = ("predict", "batch", "v1_status", "v1_predict", "v2_infer", "v2_model", "v2_model_ready", "v2_server",
              "metadata", "notebook", "live", "ready", "v2_live", "v2_ready", "metrics", "openapi", "page", "page_data",
-             "drift")
-PREDICTION_ENDPOINTS = ("predict", "batch", "v1_predict", "v2_infer")  # what the payload log records
+             "drift", "grpc_live", "grpc_ready", "grpc_model_ready", "grpc_server", "grpc_model", "grpc_infer")
+# what the payload log records
+PREDICTION_ENDPOINTS = ("predict", "batch", "v1_predict", "v2_infer", "grpc_infer")
 
 
 class PredictorFailed(Exception):

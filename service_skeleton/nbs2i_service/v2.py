@@ -42,8 +42,11 @@ _STRUCT = {"BOOL": "?", "UINT8": "B", "UINT16": "H", "UINT32": "I", "UINT64": "Q
            "INT32": "i", "INT64": "q", "FP16": "e", "FP32": "f", "FP64": "d"}
 
 
-def server_metadata(version: str) -> dict[str, Any]:
-    return {"name": "nbs2i", "version": version, "extensions": EXTENSIONS}
+SERVER_VERSION = "0.1.0"
+
+
+def server_metadata() -> dict[str, Any]:
+    return {"name": "nbs2i", "version": SERVER_VERSION, "extensions": EXTENSIONS}
 
 
 def infer(svc: Any, name: str, version: str, data: bytes, header_length: str | None, rid: str) -> tuple[bytes, dict]:
@@ -51,12 +54,10 @@ def infer(svc: Any, name: str, version: str, data: bytes, header_length: str | N
     svc (one alone, with concurrent ones; several together, as /predict/batch)."""
     request = with_binary(data, header_length) if header_length is not None else http.decode_json(http.JSON, data)
     try:
-        found = samples(request, svc.ready_model().sample_schema)
         binary = _binary_outputs(request)
     except ProtocolError as exc:
         raise RequestError(400, "bad_tensor", str(exc)) from None
-    predictions = [svc.predict(found[0])] if len(found) == 1 else svc.predictions(found)
-    tensors = svc.encode(predictions, rid, lambda ps: outputs([encode.to_jsonable(p) for p in ps]))
+    tensors = predicted(svc, request, rid)
     answer: dict[str, Any] = {"model_name": name, "model_version": version, "outputs": tensors}
     if isinstance(request.get("id"), str):
         answer["id"] = request["id"]
@@ -65,6 +66,17 @@ def infer(svc: Any, name: str, version: str, data: bytes, header_length: str | N
     raw = b"".join(_pack(tensor) for tensor in tensors)
     header = encode.dumps(answer)
     return header + raw, {"Inference-Header-Content-Length": str(len(header))}
+
+
+def predicted(svc: Any, request: Any, rid: str) -> list[dict[str, Any]]:
+    """The output tensors for a request's input tensors (both fronts: REST's JSON, gRPC's messages
+    made into the same shape): one sample alone, with concurrent ones; several together."""
+    try:
+        found = samples(request, svc.ready_model().sample_schema)
+    except ProtocolError as exc:
+        raise RequestError(400, "bad_tensor", str(exc)) from None
+    predictions = [svc.predict(found[0])] if len(found) == 1 else svc.predictions(found)
+    return svc.encode(predictions, rid, lambda ps: outputs([encode.to_jsonable(p) for p in ps]))
 
 
 def with_binary(data: bytes, header_length: str) -> Any:
@@ -90,7 +102,7 @@ def with_binary(data: bytes, header_length: str) -> Any:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(data):
             raise RequestError(400, "bad_tensor", f"Input {spec.get('name')!r}: binary_data_size {size} runs past the body.")
         try:
-            spec["data"] = _unpack(spec.get("name"), spec.get("datatype"), data[offset:offset + size])
+            spec["data"] = unpack(spec.get("name"), spec.get("datatype"), data[offset:offset + size])
         except ProtocolError as exc:
             raise RequestError(400, "bad_tensor", str(exc)) from None
         offset += size
@@ -100,7 +112,8 @@ def with_binary(data: bytes, header_length: str) -> Any:
     return request
 
 
-def _unpack(name: Any, datatype: Any, raw: bytes) -> list:
+def unpack(name: Any, datatype: Any, raw: bytes) -> list:
+    """The elements of one tensor's little-endian bytes (the binary extension's, gRPC's raw contents)."""
     if datatype == "BYTES":
         out, i = [], 0
         while i < len(raw):
@@ -132,23 +145,31 @@ def _binary_outputs(request: dict) -> bool:
     if not isinstance(asked, list) or not all(isinstance(o, dict) for o in asked):
         raise ProtocolError('Send "outputs" as [{"name": "prediction", "parameters"?: {"binary_data": true}}].')
     for output in asked:
-        if output.get("name") != OUTPUT:
-            raise ProtocolError(f"Output {output.get('name')!r} is not one of this model's outputs: {OUTPUT!r}.")
+        known_output(output.get("name"))
         own = output.get("parameters", {}).get("binary_data") if isinstance(output.get("parameters"), dict) else None
         if isinstance(own, bool):
             binary = own
     return binary
 
 
+def known_output(name: Any) -> None:
+    """A requested output the model has (its one output, "prediction"), else ProtocolError."""
+    if name != OUTPUT:
+        raise ProtocolError(f"Output {name!r} is not one of this model's outputs: {OUTPUT!r}.")
+
+
 def _pack(tensor: dict[str, Any]) -> bytes:
     """An output tensor's data as the binary extension carries it; the tensor keeps its size only."""
-    data = tensor.pop("data")
-    if tensor["datatype"] == "BYTES":
-        raw = b"".join(struct.pack("<I", len(b)) + b for b in (str(v).encode() for v in data))
-    else:
-        raw = struct.pack(f"<{len(data)}{_STRUCT[tensor['datatype']]}", *data)
+    raw = pack(tensor["datatype"], tensor.pop("data"))
     tensor["parameters"] = {**tensor.get("parameters", {}), "binary_data_size": len(raw)}
     return raw
+
+
+def pack(datatype: str, data: list) -> bytes:
+    """A tensor's elements as little-endian bytes (BYTES: each with its 4-byte length)."""
+    if datatype == "BYTES":
+        return b"".join(struct.pack("<I", len(b)) + b for b in (str(v).encode() for v in data))
+    return struct.pack(f"<{len(data)}{_STRUCT[datatype]}", *data)
 
 
 def samples(request: Any, input_schema: Any = None) -> list:

@@ -87,6 +87,14 @@ class Worker(GeventWorker):
     def _quit_early(self, signum, frame) -> None:
         self.alive = False
 
+    def handle_exit(self, sig, frame) -> None:
+        """SIGTERM: HTTP drains (gunicorn), and the worker's gRPC server stops taking calls now too
+        (its health turns NOT_SERVING), so both finish within the one graceful timeout."""
+        super().handle_exit(sig, frame)
+        running = getattr(self, "nbs2i_grpc", None)
+        if running is not None:
+            gevent.spawn(running.stop, self.cfg.graceful_timeout)
+
     def load_wsgi(self) -> None:
         super().load_wsgi()
         config = load_config()

@@ -11,8 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from nbs2i_service.config import DEFAULT_PORT
-from test.helpers import REPO, Service, request
+from nbs2i_service.config import DEFAULT_GRPC_PORT, DEFAULT_PORT
+from test.helpers import REPO, Service, free_port, request
 from test.openshift_template import process
 
 DEPLOY = REPO / "deploy"
@@ -143,20 +143,34 @@ def _service_pods(objects):
     return [(o, c) for o, c in _containers(objects) if c["name"] != "start-build"]
 
 
-@pytest.mark.parametrize("source", ["template", "kubernetes", "knative"])
+@pytest.mark.parametrize("source", ["template", "kubernetes", "knative", "knative-grpc"])
 def test_ports_services_and_routes_agree(rendered, source):
     objects = {"template": rendered, "kubernetes": plain_objects(),
-               "knative": load_all(DEPLOY / "knative" / "service.yaml")}[source]
+               "knative": load_all(DEPLOY / "knative" / "service.yaml"),
+               "knative-grpc": load_all(DEPLOY / "knative" / "service-grpc.yaml")}[source]
     for _, container in _service_pods(objects):
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        ports = {p.get("name"): p["containerPort"] for p in container["ports"]}
+        if source == "knative-grpc":  # one port, h2c, the gRPC one; HTTP on its own inside the pod
+            assert ports == {"h2c": DEFAULT_GRPC_PORT} and int(env["NBS2I_GRPC_PORT"]) == DEFAULT_GRPC_PORT
+            assert int(env["NBS2I_HTTP_PORT"]) == DEFAULT_PORT
+            continue
         assert container["ports"][0]["containerPort"] == DEFAULT_PORT
+        if "grpc" in ports:
+            assert ports["grpc"] == int(env["NBS2I_GRPC_PORT"]) == DEFAULT_GRPC_PORT
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if "grpc" in container[probe]:  # gRPC's health service, on the gRPC port
+                assert container[probe]["grpc"]["port"] == ports["grpc"]
+                continue
             port = container[probe]["httpGet"].get("port")
             assert port in (None, container["ports"][0].get("name"), DEFAULT_PORT)
     for service in kinds(objects, "Service"):
         if service["apiVersion"] != "v1":
             continue
-        target = service["spec"]["ports"][0]["targetPort"]
-        assert target in [p.get("name") for _, c in _service_pods(objects) for p in c["ports"]]
+        names = [p.get("name") for _, c in _service_pods(objects) for p in c["ports"]]
+        assert all(port["targetPort"] in names for port in service["spec"]["ports"])
+        grpc_ports = [port for port in service["spec"]["ports"] if port["name"] == "grpc"]
+        assert grpc_ports and grpc_ports[0]["appProtocol"] == "kubernetes.io/h2c"
         for route in kinds(objects, "Route"):
             assert route["spec"]["to"]["name"] == service["metadata"]["name"]
             assert route["spec"]["port"]["targetPort"] == service["spec"]["ports"][0]["name"]
@@ -201,17 +215,30 @@ def test_probe_paths_and_env_work_on_a_running_service(rendered, kmeans_out, tmp
     env["NBS2I_API_TOKEN_FILE"] = str(token_file)  # the Secret's mount, here a file
     env["HOME"] = str(tmp_path)
     env["MPLCONFIGDIR"] = str(tmp_path / "mpl")
-    paths = {container[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    probes = [container[p] for p in ("startupProbe", "readinessProbe", "livenessProbe")]
     knative = load_all(DEPLOY / "knative" / "service.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
-    paths |= {knative[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    probes += [knative[p] for p in ("startupProbe", "readinessProbe", "livenessProbe")]
+    paths = {probe["httpGet"]["path"] for probe in probes if "httpGet" in probe}
+    assert any("grpc" in probe for probe in probes)
+    env["NBS2I_GRPC_PORT"] = str(free_port())  # the manifests' 8081, moved: other tests' services may hold it
     with Service(kmeans_out, workers=1, **env) as svc:
         for path in sorted(paths):
             assert request(svc.url + path)[0] == 200, path  # probes need no token
+        assert _grpc_health(svc.grpc) == "SERVING"  # what the kubelet's gRPC probe asks, with no token
         assert request(svc.url + "/predict", [0.5, 0.5])[0] == 401
         assert request(svc.url + "/predict", [0.5, 0.5], headers={"Authorization": "Bearer t0ken"})[0] == 200
         annotations = kinds(rendered, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"]
         metrics = request(svc.url + annotations["prometheus.io/path"])
         assert metrics[0] == 200 and "nbs2i_model_info" in metrics[2]
+
+
+def _grpc_health(target: str) -> str:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
 
 
 # --- KEDA, Knative, KServe and Shipwright kinds, each checked with its ecosystem's own tools ---
@@ -242,7 +269,8 @@ def stream_rendered() -> list[dict]:
 
 
 def _crd_objects(stream_rendered) -> list[dict]:
-    objects = load_all(DEPLOY / "kubernetes" / "stream.yaml") + stream_rendered + load_all(DEPLOY / "knative" / "service.yaml")
+    objects = load_all(DEPLOY / "kubernetes" / "stream.yaml") + stream_rendered + load_all(DEPLOY / "knative" / "service.yaml") \
+        + load_all(DEPLOY / "knative" / "service-grpc.yaml")
     return [o for o in objects if o["apiVersion"].startswith(("keda.sh/", "serving.knative.dev/"))]
 
 
@@ -282,7 +310,8 @@ def test_stream_worker_scales_from_zero_on_the_groups_backlog(stream_rendered):
     assert kinds(stream_rendered, "ScaledObject")[0]["spec"]["maxReplicaCount"] == 6
 
 
-@pytest.mark.parametrize("name", ["stream.yaml", "score-job.yaml", "score-merge-job.yaml"])
+@pytest.mark.parametrize("name", ["stream.yaml", "score-job.yaml", "score-merge-job.yaml", "spark-score.yaml",
+                                  "ray-score.yaml"])
 def test_new_kubernetes_objects_validate_against_the_openapi_schemas(name, stream_rendered):
     objects = [o for o in load_all(DEPLOY / "kubernetes" / name) if not o["apiVersion"].startswith("keda.sh/")]
     if name == "stream.yaml":
@@ -304,34 +333,54 @@ def test_score_job_is_indexed_and_matches_the_shard_defaults():
     assert merge["command"][merge["command"].index("--output") + 1] == container["command"][container["command"].index("--output") + 1]
 
 
+@pytest.mark.parametrize("name, module", [("spark-score.yaml", "spark"), ("ray-score.yaml", "ray")])
+def test_engine_jobs_run_the_engines_entry_point_with_its_own_flags(name, module):
+    import subprocess
+    import sys
+
+    job = next(o for o in load_all(DEPLOY / "kubernetes" / name) if o["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    command = pod["containers"][0]["command"]
+    assert command[1:3] == ["-m", f"nbs2i_service.{module}"] and command[3] == "/opt/app-root"
+    usage = subprocess.run([sys.executable, "-m", f"nbs2i_service.{module}", "--help"], capture_output=True,
+                           text=True, timeout=60, check=True).stdout
+    assert {flag for flag in command if flag.startswith("--")} <= set(re.findall(r"--[a-z-]+", usage))
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {"model-svc-data"}
+    if module == "spark":
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        submit = env["PYSPARK_SUBMIT_ARGS"]["value"].split()
+        assert submit[-1] == "pyspark-shell"  # what pyspark needs to start the driver's JVM with these
+        conf = dict(submit[i + 1].split("=", 1) for i, word in enumerate(submit) if word == "--conf")
+        assert conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == pod["serviceAccountName"]
+        assert conf["spark.kubernetes.container.image"] == pod["containers"][0]["image"]
+        assert conf["spark.pyspark.python"] == command[0]
+        assert conf["spark.kubernetes.executor.volumes.persistentVolumeClaim.data.options.claimName"] in claims
+        # $(VAR) in an env value expands only variables defined before it
+        for var in re.findall(r"\$\((\w+)\)", env["PYSPARK_SUBMIT_ARGS"]["value"]):
+            assert list(env).index(var) < list(env).index("PYSPARK_SUBMIT_ARGS")
+
+
 def _kserve_load(data, kind: str):
-    """data loaded into the kserve SDK's generated model `kind`; an unknown field is an error
-    (the generated deserializer would drop it silently), a missing required one fails in the model."""
-    import re as _re
+    """data loaded into the kserve SDK's generated model `kind` (test/kserve_sdk.py, in a process of
+    its own); its attributes as a namespace. An unknown field raises AssertionError, a missing
+    required one the model's ValueError, as the SDK raised them."""
+    import json
+    import subprocess
+    import sys
+    from types import SimpleNamespace
 
-    import kserve
-    import kubernetes.client
-
-    def load(value, type_name: str, where: str):
-        if value is None:
-            return None
-        if type_name.lower().startswith("list["):
-            return [load(v, type_name[5:-1], f"{where}[{i}]") for i, v in enumerate(value)]
-        mapping = _re.match(r"(?i)dict[(\[]([^,]*), (.*)[)\]]$", type_name)
-        if mapping:
-            return {k: load(v, mapping.group(2), f"{where}.{k}") for k, v in value.items()}
-        if type_name in ("str", "int", "bool", "float", "object", "datetime"):
-            return value
-        cls = getattr(kserve, type_name, None) or getattr(kubernetes.client, type_name)
-        fields = {json_name: attr for attr, json_name in cls.attribute_map.items()}
-        unknown = set(value) - set(fields)
-        assert not unknown, f"{where}: {type_name} has no field {sorted(unknown)}"
-        return cls(**{fields[k]: load(v, cls.openapi_types[fields[k]], f"{where}.{k}") for k, v in value.items()})
-
-    return load(data, kind, kind)
+    result = subprocess.run([sys.executable, "-m", "test.kserve_sdk", "load", kind], input=json.dumps(data),
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.splitlines()[-1])
+    if found["error"]:
+        raise {"AssertionError": AssertionError, "ValueError": ValueError}[found["error"][0]](found["error"][1])
+    return json.loads(json.dumps(found["loaded"]), object_hook=lambda d: SimpleNamespace(**d))
 
 
 @pytest.mark.parametrize("name, kind", [("inferenceservice.yaml", "V1beta1InferenceService"),
+                                        ("inferenceservice-grpc.yaml", "V1beta1InferenceService"),
                                         ("servingruntime.yaml", "V1alpha1ServingRuntime"),
                                         ("inferenceservice-runtime.yaml", "V1beta1InferenceService")])
 def test_kserve_objects_load_into_the_kserve_sdk_models(name, kind):
@@ -340,7 +389,12 @@ def test_kserve_objects_load_into_the_kserve_sdk_models(name, kind):
     assert loaded.kind == obj["kind"]
     if kind == "V1alpha1ServingRuntime":
         assert {f.name for f in loaded.spec.supported_model_formats} == {"nbs2i"}
-        assert set(loaded.spec.protocol_versions) == {"v1", "v2"}
+        assert set(loaded.spec.protocol_versions) == {"v1", "v2", "grpc-v2"}
+    elif name == "inferenceservice-grpc.yaml":  # one port, h2c: KServe's gRPC; HTTP on its own in the pod
+        container = loaded.spec.predictor.containers[0]
+        assert [(p.name, p.container_port) for p in container.ports] == [("h2c", DEFAULT_GRPC_PORT)]
+        env = {e.name: e.value for e in container.env}
+        assert (int(env["NBS2I_GRPC_PORT"]), int(env["NBS2I_HTTP_PORT"])) == (DEFAULT_GRPC_PORT, DEFAULT_PORT)
     elif loaded.spec.predictor.containers:
         container = loaded.spec.predictor.containers[0]
         assert container.ports[0].container_port == DEFAULT_PORT

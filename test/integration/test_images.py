@@ -112,7 +112,7 @@ def single_stage_image(images, kmeans_src, report):
 def test_builder_image_labels_and_usage(images):
     labels = json.loads(podman("image", "inspect", "--format", "{{json .Config.Labels}}", BUILDER).stdout)
     assert labels["io.openshift.s2i.scripts-url"] == "image:///usr/libexec/s2i"
-    assert labels["io.openshift.expose-services"] == "8080:http"
+    assert labels["io.openshift.expose-services"] == "8080:http,8081:grpc"
     assert "builder" in labels["io.openshift.tags"] and labels["io.k8s.description"]
     usage = podman("run", "--rm", BUILDER).stdout
     assert "s2i build" in usage and "podman run" in usage and "curl" in usage
@@ -132,8 +132,9 @@ def test_runtime_image_is_slim(images):
 
 def _serve_and_stop(image: str, name: str, *options: str) -> float:
     """Run image as an arbitrary UID in group 0, predict, SIGTERM; return seconds to stop."""
-    port = free_port()
-    cid = podman("run", "-d", "--user", "1000680000:0", "-e", f"PORT={port}", *options, image).stdout.strip()
+    port, grpc_port = free_port(), free_port()
+    cid = podman("run", "-d", "--user", "1000680000:0", "-e", f"PORT={port}", "-e", f"NBS2I_GRPC_PORT={grpc_port}",
+                 *options, image).stdout.strip()
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -148,6 +149,9 @@ def _serve_and_stop(image: str, name: str, *options: str) -> float:
         status, _, body = request(url + "/predict", [0.5, 0.5])
         assert status == 200 and len(body["prediction"]) == 2, podman("logs", cid).stderr
         assert request(f"{url}/v1/models/{name}")[2] == {"name": name, "ready": True}
+        import tritonclient.grpc as triton  # the Open Inference Protocol over gRPC, from the image's workers
+
+        assert triton.InferenceServerClient(f"127.0.0.1:{grpc_port}").is_model_ready(name)
         started = time.monotonic()
         podman("stop", "-t", "20", cid)
         stopped = time.monotonic() - started

@@ -72,3 +72,30 @@ def test_day_two_costs_and_the_rebuild_can_fail():
     assert _missed(targets.rebuild({"total": 9.0, "cells": 3.0})) == [
         "warm rebuild of kmeans 9.0 s, its cells' own time 3.0 s; goal at most 5 s more"]
     assert _missed(targets.rebuild({"total": 8.0, "cells": 3.0})) == []
+
+
+def _grpc(ours: tuple[float, float], rest: tuple[float, float], other: tuple[float, float]) -> dict:
+    row = lambda rps, p99: {"8": {"rps": rps, "p50_ms": p99 / 2, "p99_ms": p99, "errors": 0}}
+    return {"rows": {targets.GRPC: row(*ours), targets.GRPC_REST: row(*rest), "slow gRPC peer": row(100, 50.0),
+                     "MLServer (2 workers), gRPC ModelInfer": row(*other), "MLServer (2 workers), REST V2 infer": row(1, 1)}}
+
+
+def test_grpc_goals_are_against_the_best_other_grpc_server_and_its_own_rest():
+    assert _missed(targets.grpc(_grpc((3_000, 4.0), (2_500, 5.0), (1_500, 9.0)))) == []
+    missed = _missed(targets.grpc(_grpc((3_000, 4.0), (3_500, 3.0), (4_000, 2.0))))
+    assert [t.split(": ", 1)[1][:18] for t in missed] == ["nbs2i 3,000 calls/", "nbs2i p99 4.00 ms,",
+                                                         "nbs2i p99 4.00 ms,"]
+    assert "its own REST V2 infer 3.00 ms" in missed[2]
+    assert "the best other gRPC server MLServer (2 workers), gRPC ModelInfer 4,000" in missed[0]
+
+
+def test_engine_goals_are_against_one_process_and_the_best_other_spark_udf():
+    def part(spark, ray, mlflow):
+        return {"rows": 1_000, "rows_per_second": {targets.ENGINE_ONE: 3_000, "nbs2i on Spark local[2]": spark,
+                                                   "nbs2i on Ray (1 actors)": ray, "slow spark_udf": 10,
+                                                   "MLflow spark_udf, Spark local[2]": mlflow}}
+    assert _missed(targets.engines(part(5_000, 3_500, 4_000))) == []
+    missed = _missed(targets.engines(part(2_000, 2_900, 90_000)))
+    assert [t.split(": ", 1)[1].split(" rows/s")[0] for t in missed] == [
+        "nbs2i on Spark local[2] 2,000", "nbs2i on Ray (1 actors) 2,900", "nbs2i on Spark local[2] 2,000"]
+    assert "MLflow spark_udf, Spark local[2] 90,000" in missed[2]
