@@ -206,7 +206,8 @@ def _engine_rows(folder: Path) -> tuple[Path, Path]:
         points[0] = SAMPLE
         with jsonl.open("w") as file:
             file.writelines(f"[{x!r}, {y!r}]\n" for x, y in points.tolist())
-        pd.DataFrame(points, columns=["x", "y"]).to_parquet(parquet)
+        # row groups of 1/16 of the rows, as a table Spark wrote would have: a single one would be one task
+        pd.DataFrame(points, columns=["x", "y"]).to_parquet(parquet, row_group_size=max(1, ENGINE_ROWS // 16))
     return jsonl, parquet
 
 
