@@ -137,6 +137,8 @@ def unpack(name: Any, datatype: Any, raw: bytes) -> list:
 
 def _binary_outputs(request: dict) -> bool:
     """Whether the answer's tensor is binary: its own `binary_data`, else the request's `binary_data_output`."""
+    if not isinstance(request, dict):
+        return False  # not a request at all: predicted() says what one looks like
     params = request.get("parameters") if isinstance(request.get("parameters"), dict) else {}
     binary = params.get("binary_data_output") is True
     asked = request.get("outputs")

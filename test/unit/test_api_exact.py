@@ -325,6 +325,8 @@ def _binary_body(header: dict, raw: bytes = b"") -> tuple[bytes, dict]:
 
 @pytest.mark.parametrize("header, raw, length, message", [
     ({"inputs": 5}, b"", None, 'Send {"inputs": [{"name", "shape", "datatype", "data"}, ...]}.'),
+    (True, b"", None, 'Send {"inputs": [{"name", "shape", "datatype", "data"}, ...]}.'),  # not an object at all
+    ([1, 2], b"", None, 'Send {"inputs": [{"name", "shape", "datatype", "data"}, ...]}.'),
     ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]}, b"", "-3",
      "Inference-Header-Content-Length '-3' is not a length within the body's "),
     ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]}, b"", "99999",
@@ -343,6 +345,9 @@ def test_v2_protocol_errors_are_400_in_the_protocols_words(header, raw, length, 
         headers["Inference-Header-Content-Length"] = length
     r = client().post("/v2/models/doubler/infer", data=body, headers=headers)
     assert r.status_code == 400 and r.get_json()["error"].startswith(message), r.get_json()
+    if length is None and not raw:  # the same body as plain JSON, no binary header
+        r = client().post("/v2/models/doubler/infer", json=header)
+        assert r.status_code == 400 and r.get_json()["error"].startswith(message), r.get_json()
 
 
 @pytest.mark.parametrize("request_params, output, binary", [
