@@ -34,33 +34,36 @@ def loads(body: bytes) -> Any:
         raise DecodeError(str(exc)) from None
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Plain Python for numpy/pandas values, None for NaN and infinities."""
+def to_jsonable(obj: Any, fallback: Any = None) -> Any:
+    """Plain Python for numpy/pandas values, None for NaN and infinities; a value of no known kind
+    goes to fallback(value) when given, else raises TypeError."""
     if obj is None or isinstance(obj, (bool, str, int)):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v, fallback) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in obj]
+        return [to_jsonable(v, fallback) for v in obj]
     module = type(obj).__module__
     if module.startswith("pandas"):
         if hasattr(obj, "to_dict") and hasattr(obj, "columns"):
-            return to_jsonable(obj.to_dict(orient="records"))
+            return to_jsonable(obj.to_dict(orient="records"), fallback)
         if hasattr(obj, "tolist"):
-            return to_jsonable(obj.tolist())
+            return to_jsonable(obj.tolist(), fallback)
         if hasattr(obj, "isoformat"):
             return obj.isoformat()
     if module.startswith("numpy"):
         if hasattr(obj, "tolist"):
-            return to_jsonable(obj.tolist())
+            return to_jsonable(obj.tolist(), fallback)
     if hasattr(obj, "isoformat"):
         return obj.isoformat()
     if hasattr(obj, "tolist"):
-        return to_jsonable(obj.tolist())
+        return to_jsonable(obj.tolist(), fallback)
     if hasattr(obj, "item"):
-        return to_jsonable(obj.item())
+        return to_jsonable(obj.item(), fallback)
+    if fallback is not None:
+        return fallback(obj)
     raise TypeError(f"a value of type {type(obj).__name__} cannot be encoded as JSON")
 
 

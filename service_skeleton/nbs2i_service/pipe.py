@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import os
 import subprocess
 import tempfile
@@ -19,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import frames
+from . import encode, frames
 
 class Refused(RuntimeError):
     """The model process would not load the model (a signature, a checksum, a missing OUT)."""
@@ -108,22 +107,12 @@ def shared(out: str | Path, verify_key: str | None = None, verify_chain: str | N
 
 
 def plain(value: Any) -> Any:
-    """An engine's value as JSON holds it: numpy scalars and arrays, pandas' NaN for a missing
-    value (null), timestamps as ISO 8601 text."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return plain(value.tolist())
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "asDict"):  # a Spark Row
-        return plain(value.asDict(recursive=True))
+    """An engine's value as JSON holds it (encode.to_jsonable: numpy, pandas, NaN as null), and
+    what only engines hand over: pandas' NA as null, any other value as its text."""
+    return encode.to_jsonable(value, _engine_value)
+
+
+def _engine_value(value: Any) -> Any:
     if value.__class__.__name__ in ("NAType", "NaTType"):  # pandas' missing values
         return None
     return str(value)

@@ -35,3 +35,16 @@ def test_without_orjson_the_same(monkeypatch):
 def test_unencodable_raises_type_error():
     with pytest.raises(TypeError):
         encode.dumps({"a": object()})
+
+
+def test_engine_values_become_what_json_holds():
+    from decimal import Decimal
+
+    import numpy as np
+    import pandas as pd
+    from nbs2i_service.pipe import plain
+
+    row = {"a": np.float64(1.5), "b": np.int64(2), "c": float("nan"), "d": pd.NA, "e": np.array([1, 2]),
+           "f": pd.Timestamp("2026-01-02"), "g": Decimal("1.25"), "h": float("inf")}
+    assert plain(row) == {"a": 1.5, "b": 2, "c": None, "d": None, "e": [1, 2], "f": "2026-01-02T00:00:00",
+                          "g": "1.25", "h": None}
