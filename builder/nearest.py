@@ -38,6 +38,7 @@ from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonic
 from packaging.version import InvalidVersion, Version
 
 from . import specifiers, venv
+from .errors import InstallError
 from .requirements import Requirement
 from .specifiers import Relaxed
 
@@ -256,12 +257,31 @@ def importable(env: Path, relaxed: list[Relaxed], config: Config) -> list[tuple[
                 found, high = str(later[middle]), middle - 1
             else:
                 low = middle + 1
-        if found is None:
-            _install_quietly(env, f"{r.name}=={version}", config)
-            continue
-        _install_quietly(env, f"{r.name}=={found}", config)
-        moved.append((r.name, version, found, error))
+        chosen = found or version  # none imports: the pin stays, as it was
+        _settle(env, r.name, chosen, config)
+        if found is not None:
+            moved.append((r.name, version, found, error))
     return moved
+
+
+def _settle(env: Path, name: str, version: str, config: Config) -> None:
+    """name==version installed in env after the search's trials, checked: a failed install would leave
+    the last trial's release behind, which the served environment, pinned to version, would not have."""
+    for _ in range(2):  # once more after a failure: the index or its cache may have failed once
+        installed = _installed(env, name) if _install_quietly(env, f"{name}=={version}", config) else None
+        if installed is not None and Version(installed) == Version(version):
+            return
+    raise InstallError(f"NBS2I_RELAX_PINS: {name}=={version} was chosen for the build environment, but "
+                       f"installing it again after trying other releases failed ({name} "
+                       f"{_installed(env, name) or 'not installed'} is there). Retry the build, or pin "
+                       f"{name}=={version} in the notebook's requirements.")
+
+
+def _installed(env: Path, name: str) -> str | None:
+    code = "import importlib.metadata as m, sys\ntry:\n    print(m.version(sys.argv[1]))\nexcept m.PackageNotFoundError:\n    pass\n"
+    out = subprocess.run([str(venv.python_of(env)), "-c", code, name], capture_output=True, text=True, cwd="/",
+                         env=venv.build_process_env(env))
+    return out.stdout.strip() or None
 
 
 def _import_error(env: Path, name: str) -> str | None:
