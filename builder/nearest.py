@@ -291,8 +291,12 @@ def _import_error(env: Path, name: str) -> str | None:
             "tops = [t for t, ds in m.packages_distributions().items() if sys.argv[1] in {d.lower() for d in ds}]\n"
             "try:\n    [importlib.import_module(t) for t in tops if not t.startswith('_')]\n"
             "except Exception as exc:\n    print(f'{type(exc).__name__}: {exc}')\n")
-    out = subprocess.run([str(venv.python_of(env)), "-c", code, name.lower()], capture_output=True, text=True, cwd="/",
-                         env=venv.build_process_env(env))
+    # -B: a trial writes no bytecode. The build environment keeps bytecode in its own folder
+    # (venv.build_process_env), which an install of another release does not clear; a trial's
+    # __init__ of the same size and second (boto3 1.10.2 beside 1.10.0) would then be what the
+    # notebook imports, while the served environment has the release chosen.
+    out = subprocess.run([str(venv.python_of(env)), "-B", "-c", code, name.lower()], capture_output=True, text=True,
+                         cwd="/", env=venv.build_process_env(env))
     return out.stdout.strip() or None
 
 

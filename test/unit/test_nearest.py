@@ -97,3 +97,25 @@ def test_a_pin_that_cannot_meet_nbs2is_own_requirement_is_worded_so():
     assert "Loosen the notebook's pin to a range that admits nbs2i's, or set NBS2I_RELAX_PINS=1" in hint
     # a name inside another name is not a mention
     assert venv._ours_named("error: Because ipython-genutils==0.1 ...", ["ipython>=8,<9"]) == {}
+
+
+def test_trying_whether_a_release_imports_leaves_no_bytecode_behind(tmp_path):
+    """The build environment keeps bytecode in its own folder, which installing another release does
+    not clear: a trial's compiled __init__ of the same size and second would be imported in place of
+    the release chosen (a clean-clone build ran boto3 1.10.2 and served 1.10.0)."""
+    import subprocess
+    import sys
+
+    env = tmp_path / "env"
+    subprocess.run(["uv", "venv", "--quiet", "--python", sys.executable, str(env)], check=True)
+    site = next((env / "lib").glob("python3*/site-packages"))
+    (site / "demo").mkdir()
+    (site / "demo" / "__init__.py").write_text("__version__ = '1.10.2'\nimport collections\n")
+    info = site / "demo-1.10.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo\nVersion: 1.10.2\n")
+    (info / "top_level.txt").write_text("demo\n")
+    assert nearest._import_error(env, "demo") is None
+    (site / "demo" / "__init__.py").write_text("raise ImportError('does not import')\n")
+    assert nearest._import_error(env, "demo") == "ImportError: does not import"  # the import was tried
+    assert [p for p in env.rglob("*.pyc") if "demo" in p.parts] == []
