@@ -37,7 +37,7 @@ MUTMUT_CONFIG = """\
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = [{only}]
-also_copy = ["README.md"]
+also_copy = ["README.md", "builder"]
 pytest_add_cli_args_test_selection = ["test/unit"]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]
 
@@ -60,6 +60,8 @@ def stage() -> None:
     for name in ("__init__.py", "helpers.py", "conftest.py"):
         shutil.copy2(REPO / "test" / name, STAGE / "test" / name)
     shutil.copy2(REPO / "README.md", STAGE / "README.md")  # test_config checks the README's defaults
+    # the builder's unit tests sit beside the service's; test_attestations imports it as `builder`
+    shutil.copytree(REPO / "builder", STAGE / "builder", ignore=ignore)
     (STAGE / "bench").mkdir()
     for name in ("__init__.py", "targets.py"):  # test_bench_targets reads the bench's goals
         shutil.copy2(REPO / "bench" / name, STAGE / "bench" / name)

@@ -57,6 +57,7 @@ class Service:
             from .batching import Batcher
 
             self.batcher = Batcher(self.model, max_batch, wait_seconds, self.metrics)
+            log.info("batching: %s", self.batcher.calibrate())
 
     def ready_model(self) -> Model:
         if self.model is None:

@@ -21,16 +21,19 @@ from test.helpers import REPO, Service, build_notebook, request
 pytestmark = pytest.mark.slow
 
 # Named inputs of three datatypes (FP64, INT64, BYTES), a validator, a predictor that can raise,
-# and a batch_predictor slow enough that concurrent calls pile up behind it.
+# and a batch_predictor that costs what predictor costs for a whole batch (2 ms of work), so
+# concurrent calls pile up behind it and the worker measures that gathering them pays.
 CELLS = ["input_schema = {'type': 'object', 'required': ['area', 'rooms', 'city'],\n"
          "                'properties': {'area': {'type': 'number'}, 'rooms': {'type': 'integer'},\n"
          "                               'city': {'type': 'string'}}}",
          "import time\n"
-         "def predictor(sample):\n"
+         "def _busy(seconds):\n    end = time.perf_counter() + seconds\n    while time.perf_counter() < end:\n        pass\n"
+         "def _price(sample):\n"
          "    if sample['city'] == 'boom':\n        raise ValueError('no such city')\n"
          "    if sample['city'] == 'slow':\n        time.sleep(2)\n"
-         "    return 1000 * sample['area'] + 5000 * sample['rooms'] + len(sample['city'])",
-         "def batch_predictor(samples):\n    time.sleep(0.01)\n    return [predictor(s) for s in samples]",
+         "    return 1000 * sample['area'] + 5000 * sample['rooms'] + len(sample['city'])\n"
+         "def predictor(sample):\n    _busy(0.002)\n    return _price(sample)",
+         "def batch_predictor(samples):\n    _busy(0.002)\n    return [_price(s) for s in samples]",
          "def validator(sample):\n    return sample['area'] > 0",
          "example = {'area': 70.5, 'rooms': 3, 'city': 'Graz'}"]
 TOKEN = "grpc-secret"
@@ -169,7 +172,7 @@ def test_concurrent_calls_share_batch_predictor_calls(out):
     assert answers == [_price(float(i), i % 4, "x" * (i % 3)) for i in range(1, 33)]
     batches = float(re.search(r"^nbs2i_batch_size_count (\S+)$", metrics, re.M).group(1))
     samples = float(re.search(r"^nbs2i_batch_size_sum (\S+)$", metrics, re.M).group(1))
-    assert samples == 33 and batches < 33 and samples / batches > 1.5, metrics  # gathered, as REST's are
+    assert 2 <= samples <= 33 and samples / batches > 1.5, metrics  # gathered, as REST's are (a lone call is not)
     assert 'nbs2i_requests_total{endpoint="grpc_infer",status="200"} 33' in metrics
 
 
