@@ -37,7 +37,7 @@ MUTMUT_CONFIG = """\
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = [{only}]
-also_copy = ["README.md", "builder"]
+also_copy = ["README.md", "builder", "bench"]
 pytest_add_cli_args_test_selection = ["test/unit"]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]
 

@@ -17,7 +17,8 @@ Gathering is itself a cost (two greenlets, an AsyncResult and a pass of the even
 batch, tens of microseconds), and for a fast predictor it costs more than batch_predictor
 saves. So each worker decides from what it measures when it starts (Batcher.calibrate): the
 time predictor takes for the notebook's example, the time batch_predictor takes per sample
-for NBS2I_MAX_BATCH copies of it, and the time one gather takes here. A request gathers only
+for NBS2I_MAX_BATCH copies of it, and what a gather costs here (per batch, and per sample for
+waking each waiting request). A request gathers only
 when the requests the worker's loop already has ready, with it, save more than a gather
 costs (`min_ready`), or when the last gathers were joined by that many (a moving average:
 gRPC's calls arrive over one connection, so the loop shows only one of them ready); otherwise
@@ -131,38 +132,42 @@ def _readiness(loop: Any) -> Callable[[], int]:
     return lambda: loop.pendingcnt + len(callbacks)
 
 
-def decide(model: Model, max_batch: int, gather_seconds: float) -> tuple[float, str]:
+def decide(model: Model, max_batch: int, gather: tuple[float, float]) -> tuple[float, str]:
     """(min_ready, why): how many other ready requests make a gather pay, from the example's timings.
 
-    A gather of n samples saves n * (predictor's time - batch_predictor's time per sample) and
-    costs gather_seconds; it pays once that saving is larger, so the smallest n - 1 others with
-    n * saving > gather_seconds is min_ready. Without an example nothing can be timed, and the
-    worker gathers whenever another request is ready (as before this was measured).
+    gather is what gathering costs here (gather_cost): once per batch, and per sample (each
+    waiter woken). A gather of n samples saves n * (predictor's time - batch_predictor's time
+    per sample - the per-sample cost) and costs the per-batch cost; it pays once that saving is
+    larger, so the smallest n - 1 others with a saving above it is min_ready. Without an
+    example nothing can be timed, and the worker gathers whenever another request is ready.
     """
+    per_batch, per_waiter = gather
     if META_EXAMPLE not in model.metadata:
         return 1, "no example to time the predictors with: gathering whenever another request is ready"
     example = model.metadata[META_EXAMPLE]
     try:
         single = _seconds(lambda: model.predictor(example), CALIBRATION_SECONDS)
         if single >= SLOW_PREDICTOR:
-            return 1, (f"predictor takes {_us(single)} for the example, far more than a gather's {_us(gather_seconds)}: "
+            return 1, (f"predictor takes {_us(single)} for the example, far more than a gather's {_us(per_batch)}: "
                        "gathering whenever another request is ready")
         batch = [example] * max_batch
         per_sample = _seconds(lambda: model.batch_predictor(batch), CALIBRATION_SECONDS) / max_batch
     except Exception as exc:  # noqa: BLE001 - the build ran both on the example; a worker that cannot time them serves as before
         return 1, f"timing the example failed ({type(exc).__name__}: {exc}): gathering whenever another request is ready"
-    saving = single - per_sample
+    saving = single - per_sample - per_waiter
     timings = (f"predictor {_us(single)} a sample, batch_predictor {_us(per_sample)} a sample in {max_batch}, "
-               f"a gather {_us(gather_seconds)}")
-    if saving <= 0 or saving * max_batch <= gather_seconds:
+               f"a gather {_us(per_batch)} and {_us(per_waiter)} a sample")
+    if saving <= 0 or saving * max_batch <= per_batch:
         return NEVER, f"{timings}: gathering never pays here, every request is scored by predictor at once"
-    needed = math.floor(gather_seconds / saving) + 1  # the fewest samples whose saving beats a gather
+    needed = math.floor(per_batch / saving) + 1  # the fewest samples whose saving beats a gather
     min_ready = max(1, needed - 1)
     return min_ready, f"{timings}: gathering when at least {min_ready} other request(s) are ready"
 
 
-def gather_cost(rounds: int = 64) -> float:
-    """What one gather costs in this process: a Batcher round for one sample of a model that costs nothing."""
+def gather_cost(group: int = 8, rounds: int = 32) -> tuple[float, float]:
+    """What gathering costs in this process, (per batch, per sample): Batcher rounds for one sample
+    and for `group` concurrent ones, of a model that costs nothing, against the same greenlets
+    answered at once."""
     class Free:
         batch_predictor = None
 
@@ -173,12 +178,19 @@ def gather_cost(rounds: int = 64) -> float:
         def batched(self, *args: Any) -> None:
             pass
 
-    batcher = Batcher(Free(), 2, 0.0, Uncounted(), min_ready=0)  # type: ignore[arg-type]
+    batcher = Batcher(Free(), group, 0.0, Uncounted(), min_ready=0)  # type: ignore[arg-type]
 
-    def rounds_of_gathering() -> float:
-        return _seconds(lambda: batcher.predict(0), 0.01, rounds)
+    def together(call: Callable[[int], Any]) -> None:
+        gevent.joinall([gevent.spawn(call, i) for i in range(group)])
 
-    return gevent.spawn(rounds_of_gathering).get()
+    def measure() -> tuple[float, float]:
+        one = _seconds(lambda: batcher.predict(0), 0.01, rounds)
+        gathered = _seconds(lambda: together(batcher.predict), 0.02, rounds)
+        at_once = _seconds(lambda: together(lambda i: i), 0.02, rounds)
+        per_sample = max(0.0, (gathered - at_once - one) / (group - 1))
+        return max(0.0, one - per_sample), per_sample
+
+    return gevent.spawn(measure).get()
 
 
 def _seconds(call: Callable[[], Any], budget: float, most: int = 200) -> float:

@@ -321,18 +321,22 @@ def test_the_token_covers_what_shows_the_model(tmp_path, path):
         assert c.get(open_path).status_code == 200, open_path
 
 
-def test_wsgi_serves_what_create_app_returns():
+def test_wsgi_serves_what_create_app_returns(tmp_path, monkeypatch):
     """wsgi.py hands gunicorn create_app()'s front, the object these tests drive; POST /predict is
     answered there, never by a Flask view (the route exists for routing: 405 for GET)."""
-    import ast
-    from pathlib import Path
+    import importlib
+    import sys
 
-    import nbs2i_service
+    from werkzeug.test import Client
+
     from nbs2i_service.front import Front
+    from test.unit.service_fixtures import write_model_dir
 
-    tree = ast.parse((Path(nbs2i_service.__file__).parent / "wsgi.py").read_text())
-    returned = [n.value for n in ast.walk(tree) if isinstance(n, ast.Return) and isinstance(n.value, ast.Call)]
-    assert [ast.unparse(r.func) for r in returned] == ["create_app"]
+    monkeypatch.setenv("NBS2I_MODEL_DIR", str(write_model_dir(tmp_path / "model")))
+    monkeypatch.delitem(sys.modules, "nbs2i_service.wsgi", raising=False)
+    served = importlib.import_module("nbs2i_service.wsgi").app  # what gunicorn loads, loaded as it loads it
+    assert isinstance(served, Front) and served.svc.model.name == "plus1"
+    assert Client(served).post("/predict", json={"x": 1}).get_json() == {"prediction": 2}
     app = create_app(model(), load_config({}))
     assert isinstance(app, Front) and app.flask.view_functions.get("predict") is None
     assert {rule.endpoint for rule in app.flask.url_map.iter_rules() if rule.rule == "/predict"} == {"predict"}

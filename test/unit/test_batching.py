@@ -26,29 +26,35 @@ def model(predictor, batch_predictor, example=True) -> Model:
 
 def test_a_batch_predictor_no_faster_per_sample_is_never_gathered_for():
     fast = model(lambda s: s["x"] + 1, lambda ss: [s["x"] + 1 for s in ss])
-    min_ready, why = decide(fast, 32, gather_seconds=50e-6)
+    min_ready, why = decide(fast, 32, (50e-6, 0.0))
     assert min_ready == math.inf and "gathering never pays here" in why
+
+
+def test_waking_each_waiter_can_cost_more_than_the_batch_saves():
+    m = model(lambda s: _busy(0.001), lambda ss: _busy(0.001) or [0] * len(ss))
+    assert decide(m, 32, (20e-6, 0.002))[0] == math.inf  # 1 ms saved a sample, 2 ms to hand each its answer
 
 
 def test_a_saving_gathers_once_enough_requests_are_ready_to_outweigh_a_gather():
     # 1 ms a sample alone, 1 ms for a whole batch: a gather of 4 ms pays from 6 samples (5 ms saved)
     m = model(lambda s: _busy(0.001), lambda ss: _busy(0.001) or [0] * len(ss))
-    min_ready, why = decide(m, 32, gather_seconds=0.004)
+    min_ready, why = decide(m, 32, (0.004, 0.0))
     assert min_ready == 4, why  # 5 samples save 4 x 1 ms: ready others 4 and the request itself
-    assert decide(m, 32, gather_seconds=20e-6)[0] == 1
+    assert decide(m, 32, (20e-6, 0.0))[0] == 1
     assert "gathering when at least 4 other request(s) are ready" in why
 
 
 def test_without_an_example_or_with_a_slow_predictor_it_gathers_whenever_another_is_ready(monkeypatch):
-    assert decide(model(lambda s: 1, lambda ss: [1] * len(ss), example=False), 32, 1.0)[0] == 1
+    assert decide(model(lambda s: 1, lambda ss: [1] * len(ss), example=False), 32, (1.0, 0.0))[0] == 1
     monkeypatch.setattr(batching, "SLOW_PREDICTOR", 0.0005)
     called = []
     slow = model(lambda s: _busy(0.001), lambda ss: called.append(len(ss)) or [0] * len(ss))
-    assert decide(slow, 32, 1.0)[0] == 1 and called == []  # batch_predictor not timed
+    assert decide(slow, 32, (1.0, 0.0))[0] == 1 and called == []  # batch_predictor not timed
 
 
 def test_a_gather_costs_something_measurable_and_little():
-    assert 0 < gather_cost() < 0.01
+    per_batch, per_sample = gather_cost()
+    assert 0 < per_batch < 0.01 and 0 <= per_sample < 0.01
 
 
 def _concurrently(batcher: Batcher, n: int) -> list:

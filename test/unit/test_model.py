@@ -203,7 +203,12 @@ def test_a_model_with_no_name_is_model_and_its_batch_predictor_is_kept():
     assert Model({"predictor": len}, {}).predict_batch([[1], [2, 3]]) == [1, 2]
 
 
-def test_a_batch_predictor_of_the_wrong_length_falls_back_and_says_why(caplog):
+def test_a_batch_predictor_of_the_wrong_length_falls_back_and_says_why(caplog, monkeypatch):
+    from nbs2i_service import model as model_module
+    from nbs2i_service.logs import EveryMinute
+
+    # a fresh once-a-minute log: another test's fallback in the same minute would hold this line back
+    monkeypatch.setattr(model_module, "_FALLBACK_LOG", EveryMinute(logging.getLogger("nbs2i")))
     m = Model({"predictor": len, "batch_predictor": lambda samples: [0]}, {})
     counted = []
     with caplog.at_level(logging.ERROR, logger="nbs2i"):
