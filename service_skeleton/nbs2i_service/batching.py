@@ -18,13 +18,13 @@ batch, tens of microseconds), and for a fast predictor it costs more than batch_
 saves. So each worker decides from what it measures when it starts (Batcher.calibrate): the
 time predictor takes for the notebook's example, the time batch_predictor takes per sample
 for NBS2I_MAX_BATCH copies of it, and what a gather costs here (per batch, and per sample for
-waking each waiting request). A request gathers only
-when the requests the worker's loop already has ready, with it, save more than a gather
-costs (`min_ready`), or when the last gathers were joined by that many (a moving average:
-gRPC's calls arrive over one connection, so the loop shows only one of them ready); otherwise
-it is scored by predictor at once, as with batching off, and one such request in PROBE (16)
-gathers anyway to see whether others join now. A worker whose batch_predictor is no faster per sample never gathers;
-the log says which it decided, and why.
+waking each waiting request). A request gathers only when the requests the worker's loop
+already has ready, with it, save more than a gather costs (`min_ready`), or when the last
+gathers were joined by that many (a moving average: gRPC's calls arrive over one connection,
+so the loop shows only one of them ready); otherwise it is scored by predictor at once, as
+with batching off, and one such request in PROBE (16) gathers anyway to see whether others
+join now. A worker whose batch_predictor saves less per sample than a gather costs per sample
+never gathers; the log says what each worker decided, and why.
 """
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ from typing import Any, Callable
 import gevent
 from gevent.event import AsyncResult
 
-from .metrics import Metrics
 from .contract import META_EXAMPLE
+from .metrics import Metrics
 from .model import Model
 
 log = logging.getLogger("nbs2i")
@@ -59,10 +59,10 @@ class Batcher:
         self.lone = 0  # requests that found no gather worth starting
 
     def calibrate(self) -> str:
-        """Set min_ready from this worker's own timings of the example; a sentence saying what was decided."""
-        decision = decide(self.model, self.max_batch, gather_cost())
-        self.min_ready = decision[0]
-        return decision[1]
+        """Set min_ready from this worker's own timings of the example; logs and returns what it decided."""
+        self.min_ready, why = decide(self.model, self.max_batch, gather_cost())
+        log.info("batching: %s", why)
+        return why
 
     def predict(self, sample: Any) -> Any:
         """The prediction for a checked sample, or the exception the predictor raised for it."""

@@ -57,7 +57,7 @@ class Service:
             from .batching import Batcher
 
             self.batcher = Batcher(self.model, max_batch, wait_seconds, self.metrics)
-            log.info("batching: %s", self.batcher.calibrate())
+            self.batcher.calibrate()  # times the model here, after fork; the log says what it decided
 
     def ready_model(self) -> Model:
         if self.model is None:
